@@ -1,0 +1,233 @@
+"""Leveraged / inverse ETF end-of-day rebalancing, pass-through to stocks, gamma and scenarios.
+
+A daily-reset fund with assets ``A`` (before the day), leverage ``L`` and underlying return
+``r`` must trade ``A * L * (L - 1) * r`` of the underlying at the close: it sells on down days
+whether it is a bull (L > 1) or a bear (L < 0) fund.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+SCENARIO_MOVES_PCT = (-5.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 5.0)
+EQUITY_KINDS = ("index", "sector", "single_stock")
+
+
+def rebalance_flow_usd(aum_usd: float | np.ndarray, leverage: float | np.ndarray, underlying_ret: float | np.ndarray):
+    """Required end-of-day trade in the underlying (USD; negative = sell).
+
+    Parameters
+    ----------
+    aum_usd : float or array
+        Fund assets at the previous close.
+    leverage : float or array
+        Signed daily leverage (2, 3, -1, -3, ...).
+    underlying_ret : float or array
+        Underlying's return for the day (fraction).
+
+    Examples
+    --------
+    >>> rebalance_flow_usd(1e9, 3, -0.02)
+    -120000000.0
+    >>> rebalance_flow_usd(1e9, -1, -0.02)
+    -40000000.0
+    """
+    return aum_usd * leverage * (leverage - 1) * underlying_ret
+
+
+def aum_as_of_date(registry: pd.DataFrame) -> pd.Series:
+    """Anchor date of each fund's AUM: 'YYYY-MM' -> month end, 'YYYY' -> year end."""
+    raw = registry["aum_as_of"].astype("string")
+    out = pd.to_datetime(raw.where(raw.str.len() == 10), errors="coerce")
+    month = pd.to_datetime(raw.where(raw.str.len() == 7), format="%Y-%m", errors="coerce") + pd.offsets.MonthEnd(0)
+    year = pd.to_datetime(raw.where(raw.str.len() == 4), format="%Y", errors="coerce") + pd.offsets.YearEnd(0)
+    return out.fillna(month).fillna(year)
+
+
+def rolled_aum_usd(registry: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """Roll each fund's AUM anchor to the close before ``day`` with its own price path.
+
+    ``A_(t-1) = A_asof * P_(t-1) / P_asof``. When the anchor date is after the last close
+    available, the latest close stands in for ``P_asof``. Funds without AUM or prices are
+    kept with NaN and a reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = ticker; ``aum_anchor_usd, aum_anchor_date, aum_prev_usd, anchor_age_days, status``.
+    """
+    reg = registry.set_index("ticker")
+    anchor_day = aum_as_of_date(registry).set_axis(reg.index)
+    hist = px_close.loc[:day]
+    prev = hist.iloc[:-1] if len(hist) and hist.index[-1] == day else hist
+    rows = {}
+    for ticker, row in reg.iterrows():
+        status, aum_prev = "ok", np.nan
+        if pd.isna(row["aum_usd"]) or row["aum_usd"] <= 0:
+            status = "no AUM in the registry"
+        elif row["leverage"] == 0 or pd.isna(row["leverage"]):
+            status = "leverage 0 or missing"
+        elif ticker not in px_close.columns or prev[ticker].dropna().empty:
+            status = "no prices"
+        else:
+            series = px_close[ticker].dropna()
+            p_anchor = series.loc[: anchor_day[ticker]].iloc[-1] if (series.index <= anchor_day[ticker]).any() else series.iloc[0]
+            aum_prev = float(row["aum_usd"]) * float(prev[ticker].dropna().iloc[-1]) / float(p_anchor)
+        rows[ticker] = {
+            "aum_anchor_usd": row["aum_usd"],
+            "aum_anchor_date": anchor_day[ticker],
+            "aum_prev_usd": aum_prev,
+            "anchor_age_days": (day - anchor_day[ticker]).days if pd.notna(anchor_day[ticker]) else np.nan,
+            "status": status,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def fund_flows(registry: pd.DataFrame, ret_1d: pd.DataFrame, aum: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """Per-fund rebalancing flow for ``day``.
+
+    The underlying's return is the fund's own return divided by its leverage when the fund
+    has a clean return that day, else the proxy's return.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = ticker; ``leverage, underlying, underlying_kind, proxy, aum_prev_usd,
+        underlying_ret_pct, ret_source, flow_usd, status``.
+    """
+    reg = registry.set_index("ticker")
+    out = reg[["leverage", "underlying", "underlying_kind", "underlying_proxy"]].rename(columns={"underlying_proxy": "proxy"})
+    out = out.join(aum[["aum_prev_usd", "status"]])
+    own = ret_1d.loc[day].reindex(out.index) if day in ret_1d.index else pd.Series(np.nan, index=out.index)
+    prx = out["proxy"].map(lambda t: ret_1d.at[day, t] if t in ret_1d.columns and day in ret_1d.index else np.nan)
+    r_u = (own / out["leverage"]).where(own.notna(), prx)
+    out["underlying_ret_pct"] = 100 * r_u
+    out["ret_source"] = np.where(own.notna(), "fund", np.where(prx.notna(), "proxy", "none"))
+    out.loc[(out["status"] == "ok") & r_u.isna(), "status"] = "no clean return on the day (fund and proxy)"
+    ok = out["status"] == "ok"
+    out["flow_usd"] = np.where(ok, rebalance_flow_usd(out["aum_prev_usd"], out["leverage"], r_u), np.nan)
+    return out
+
+
+def by_underlying(flows: pd.DataFrame) -> pd.DataFrame:
+    """Flows summed by underlying proxy, largest absolute first (USD)."""
+    ok = flows[flows["status"] == "ok"]
+    g = ok.groupby("proxy").agg(
+        underlying=("underlying", "first"),
+        kind=("underlying_kind", "first"),
+        flow_usd=("flow_usd", "sum"),
+        bull_usd=("flow_usd", lambda s: s[ok.loc[s.index, "leverage"] > 0].sum()),
+        bear_usd=("flow_usd", lambda s: s[ok.loc[s.index, "leverage"] < 0].sum()),
+        n_funds=("flow_usd", "size"),
+    )
+    return g.reindex(g["flow_usd"].abs().sort_values(ascending=False).index)
+
+
+def gamma_per_1pct_usd(flows: pd.DataFrame) -> pd.Series:
+    """LETF flow (USD) triggered by a +1% move of each underlying; AUM * L * (L - 1) * 1%."""
+    ok = flows[flows["status"] == "ok"]
+    return (ok["aum_prev_usd"] * ok["leverage"] * (ok["leverage"] - 1) * 0.01).groupby(ok["proxy"]).sum()
+
+
+def scenario_flows(flows: pd.DataFrame, moves_pct: tuple[float, ...] = SCENARIO_MOVES_PCT) -> pd.DataFrame:
+    """Flows (USD) if every equity underlying moved by each of ``moves_pct`` tomorrow.
+
+    Uses the AUM after today's move: ``A_t = A_(t-1) * (1 + L r)``.
+    """
+    ok = flows[(flows["status"] == "ok") & flows["underlying_kind"].isin(EQUITY_KINDS)]
+    aum_now = ok["aum_prev_usd"] * (1 + ok["leverage"] * ok["underlying_ret_pct"] / 100)
+    k = (aum_now * ok["leverage"] * (ok["leverage"] - 1)).sum()
+    return pd.DataFrame({"move_pct": list(moves_pct), "flow_usd": [k * m / 100 for m in moves_pct]})
+
+
+def pass_through(
+    flows: pd.DataFrame,
+    universes: dict[str, pd.Series],
+) -> pd.DataFrame:
+    """Spread index and sector fund flows over stocks by weight; single-stock funds go direct.
+
+    Parameters
+    ----------
+    flows : pandas.DataFrame
+        Output of :func:`fund_flows`.
+    universes : dict
+        Proxy ticker (e.g. ``QQQ``, ``SPY``, ``SOXX``) -> weights over member tickers (sum 1).
+        Proxies without a universe are not passed through (commodities, rates, volatility).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = stock ticker; ``flow_usd`` (total), ``direct_usd`` (single-stock funds),
+        ``via_index_usd``; sorted by absolute flow.
+    """
+    ok = flows[flows["status"] == "ok"]
+    direct = ok[ok["underlying_kind"] == "single_stock"].groupby("proxy")["flow_usd"].sum()
+    via = pd.Series(dtype=float)
+    for proxy, flow in ok[ok["underlying_kind"] != "single_stock"].groupby("proxy")["flow_usd"].sum().items():
+        if proxy in universes:
+            via = via.add(universes[proxy] * flow, fill_value=0.0)
+    out = pd.DataFrame({"direct_usd": direct, "via_index_usd": via}).fillna(0.0)
+    out["flow_usd"] = out["direct_usd"] + out["via_index_usd"]
+    return out.reindex(out["flow_usd"].abs().sort_values(ascending=False).index)
+
+
+def week_repeat_flow_usd(daily_totals_usd: pd.Series) -> float:
+    """Flow if next week repeats the last five sessions' pattern (sum of their flows, USD)."""
+    return float(daily_totals_usd.iloc[-5:].sum())
+
+
+def bs_gamma(spot: float, strike: np.ndarray, t_years: np.ndarray, iv: np.ndarray, rate: float = 0.0) -> np.ndarray:
+    """Black-Scholes gamma per option (per $1 of the underlying)."""
+    t = np.maximum(t_years, 1e-6)
+    d1 = (np.log(spot / strike) + (rate + 0.5 * iv**2) * t) / (iv * np.sqrt(t))
+    return np.exp(-0.5 * d1**2) / np.sqrt(2 * np.pi) / (spot * iv * np.sqrt(t))
+
+
+def dealer_gamma_per_1pct_usd(options: pd.DataFrame, spot: float, day: pd.Timestamp) -> float:
+    """Dealer gamma exposure (USD traded per +1% move) from open interest.
+
+    Convention: dealers are long calls and short puts sold to customers (the usual GEX
+    convention): ``GEX = sum(sign * gamma * OI * 100 * S^2 * 1%)`` with sign +1 for calls and
+    -1 for puts. Positive means dealers sell into rallies (dampening).
+
+    Parameters
+    ----------
+    options : pandas.DataFrame
+        Columns ``strike, expiry, type ('C'/'P'), open_interest, iv`` (iv as a fraction).
+    """
+    t = (pd.to_datetime(options["expiry"]) - day).dt.days.to_numpy() / 365.0
+    live = t > 0
+    o = options[live]
+    g = bs_gamma(spot, o["strike"].to_numpy(float), t[live], o["iv"].to_numpy(float))
+    sign = np.where(o["type"].str.upper().str.startswith("C"), 1.0, -1.0)
+    return float((sign * g * o["open_interest"].to_numpy(float) * 100 * spot**2 * 0.01).sum())
+
+
+@dataclass(frozen=True)
+class LetfTotals:
+    """Totals of the day's rebalancing (USD)."""
+
+    rebalance_total_usd: float
+    rebalance_sell_usd: float
+    rebalance_buy_usd: float
+    bull_usd: float
+    bear_usd: float
+    n_funds: int
+    n_excluded: int
+
+
+def totals(flows: pd.DataFrame) -> LetfTotals:
+    """Net, selling, buying, bull- and bear-fund totals."""
+    ok = flows[flows["status"] == "ok"]
+    f = ok["flow_usd"]
+    return LetfTotals(
+        rebalance_total_usd=float(f.sum()),
+        rebalance_sell_usd=float(f[f < 0].sum()),
+        rebalance_buy_usd=float(f[f > 0].sum()),
+        bull_usd=float(f[ok["leverage"] > 0].sum()),
+        bear_usd=float(f[ok["leverage"] < 0].sum()),
+        n_funds=int(len(ok)),
+        n_excluded=int(len(flows) - len(ok)),
+    )

@@ -1,0 +1,332 @@
+"""Momentum baskets, the day's crash statistics and the event study.
+
+All returns here are simple returns as fractions unless a name ends in ``_pct``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+HORIZONS_DAYS = (21, 42, 63)
+
+
+def price_index(ret_1d: pd.DataFrame) -> pd.DataFrame:
+    """Total-return index rebuilt from clean returns (1.0 at each ticker's first close).
+
+    Missing returns inside a ticker's history count as 0 (the index carries over);
+    the index is NaN before the first close.
+    """
+    started = ret_1d.notna().cummax() | ret_1d.shift(-1).notna().cummax()
+    idx = (1.0 + ret_1d.fillna(0.0)).cumprod()
+    return idx.where(started)
+
+
+def month_end_sessions(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Last session of each calendar month present in ``index``."""
+    s = pd.Series(index, index=index)
+    return pd.DatetimeIndex(s.groupby([index.year, index.month]).max().to_numpy())
+
+
+def momentum_score(
+    ret_1d: pd.DataFrame, *, lookback_days: int = 252, skip_days: int = 21, min_coverage: float = 0.9
+) -> pd.DataFrame:
+    """12-1 style price momentum for every session, known at that session's close.
+
+    Parameters
+    ----------
+    ret_1d : pandas.DataFrame
+        Clean daily returns (fraction), date x ticker.
+    lookback_days, skip_days : int
+        Score = P(t - skip) / P(t - lookback) - 1.
+    min_coverage : float
+        Minimum share of valid daily returns inside the window; otherwise NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Score (fraction), same shape as ``ret_1d``.
+    """
+    idx = price_index(ret_1d)
+    score = idx.shift(skip_days) / idx.shift(lookback_days) - 1.0
+    n_valid = ret_1d.notna().astype(np.int16).rolling(lookback_days - skip_days).sum().shift(skip_days)
+    return score.where(n_valid >= min_coverage * (lookback_days - skip_days))
+
+
+def leg_weights(
+    score_row: pd.Series,
+    *,
+    quantile: float,
+    eligible: pd.Series,
+    cap_usd: pd.Series | None = None,
+) -> tuple[pd.Series, pd.Series]:
+    """Long (top ``quantile``) and short (bottom) weights from one formation date's scores.
+
+    Weights in each leg sum to 1; equal-weight unless ``cap_usd`` is given.
+    """
+    valid = score_row[eligible.reindex(score_row.index, fill_value=False) & score_row.notna()]
+    empty = pd.Series(0.0, index=score_row.index)
+    n_leg = int(np.floor(len(valid) * quantile))
+    if n_leg < 1:
+        return empty, empty.copy()
+    ranked = valid.sort_values(kind="mergesort")
+    legs = []
+    for names in (ranked.index[-n_leg:], ranked.index[:n_leg]):
+        raw = pd.Series(1.0, index=names) if cap_usd is None else cap_usd.reindex(names).fillna(0.0)
+        if raw.sum() <= 0:
+            raw = pd.Series(1.0, index=names)
+        legs.append((raw / raw.sum()).reindex(score_row.index, fill_value=0.0))
+    return legs[0], legs[1]
+
+
+def basket_weights(
+    ret_1d: pd.DataFrame,
+    px_close: pd.DataFrame,
+    *,
+    lookback_days: int = 252,
+    skip_days: int = 21,
+    quantile: float = 0.1,
+    min_price_usd: float = 5.0,
+    cap_usd: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Daily holdings of the long and short momentum baskets, rebalanced monthly.
+
+    Baskets are formed at each month's last close with information up to that close only,
+    and held from the next session to the next formation (no look-ahead).
+
+    Parameters
+    ----------
+    ret_1d : pandas.DataFrame
+        Clean daily returns, date x ticker (the stock universe only).
+    px_close : pandas.DataFrame
+        Closes (USD) on the same grid, for the price filter.
+    cap_usd : pandas.DataFrame, optional
+        Market-cap proxy (USD), same grid; cap-weights the legs when given.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Long and short weights, date x ticker; each row sums to 1 (or 0 before the first
+        formation).
+    """
+    score = momentum_score(ret_1d, lookback_days=lookback_days, skip_days=skip_days)
+    formations = month_end_sessions(ret_1d.index)
+    long_rows, short_rows = {}, {}
+    for day in formations:
+        row = score.loc[day]
+        if row.notna().sum() == 0:
+            continue
+        eligible = px_close.loc[day] >= min_price_usd
+        caps = None if cap_usd is None else cap_usd.loc[day]
+        long_rows[day], short_rows[day] = leg_weights(row, quantile=quantile, eligible=eligible, cap_usd=caps)
+    out = []
+    for rows in (long_rows, short_rows):
+        formed = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=ret_1d.columns)
+        held = formed.reindex(ret_1d.index).ffill().shift(1)
+        out.append(held.fillna(0.0))
+    return out[0], out[1]
+
+
+def basket_returns(ret_1d: pd.DataFrame, w_long: pd.DataFrame, w_short: pd.DataFrame) -> pd.DataFrame:
+    """Daily long, short and long-minus-short basket returns (fraction).
+
+    Missing member returns drop out of the day's basket and the remaining weights are
+    renormalised (a missing price shrinks the basket, never poisons it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``long_ret, short_ret, ls_ret, n_long, n_short``; NaN before the first basket.
+    """
+    r = ret_1d.to_numpy(dtype="float64")
+    ok = np.isfinite(r)
+    r0 = np.where(ok, r, 0.0)
+    cols = {}
+    for leg, w in (("long", w_long), ("short", w_short)):
+        wv = w.to_numpy(dtype="float64")
+        live = wv * ok
+        denom = live.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols[f"{leg}_ret"] = np.where(denom > 0, (live * r0).sum(axis=1) / denom, np.nan)
+        cols[f"n_{leg}"] = (live > 0).sum(axis=1)
+    out = pd.DataFrame(cols, index=ret_1d.index)
+    out["ls_ret"] = out["long_ret"] - out["short_ret"]
+    return out[["long_ret", "short_ret", "ls_ret", "n_long", "n_short"]]
+
+
+def rolling_z(ret: pd.Series, window_days: int = 252) -> pd.Series:
+    """Return divided by the trailing ``window_days`` standard deviation (excluding the day)."""
+    sd = ret.rolling(window_days, min_periods=int(window_days * 0.8)).std().shift(1)
+    return ret / sd
+
+
+def drawdown(ret: pd.Series) -> pd.Series:
+    """Drawdown (fraction, <= 0) of the compounded series from its running peak."""
+    wealth = (1.0 + ret.fillna(0.0)).cumprod()
+    return wealth / wealth.cummax() - 1.0
+
+
+def classify_move(z: float) -> str:
+    """normal (|z| < 2), notable (>= 2), crash (>= 3), extreme (>= 4) by |z|."""
+    a = abs(z)
+    return "extreme" if a >= 4 else "crash" if a >= 3 else "notable" if a >= 2 else "normal"
+
+
+def regime(ls_z: float, index_ret_pct: float) -> Literal["crash", "rally", "quiet"]:
+    """Note regime: crash if z <= -2 or index <= -2%; rally if z >= 2 or index >= 2%; crash wins ties."""
+    if ls_z <= -2.0 or index_ret_pct <= -2.0:
+        return "crash"
+    if ls_z >= 2.0 or index_ret_pct >= 2.0:
+        return "rally"
+    return "quiet"
+
+
+@dataclass(frozen=True)
+class MomentumDay:
+    """The day's momentum statistics (percent unless stated)."""
+
+    long_ret_pct: float
+    short_ret_pct: float
+    ls_ret_pct: float
+    ls_z: float
+    ls_pctile: float
+    ls_drawdown_pct: float
+    ls_5d_pct: float
+    ls_20d_pct: float
+    move_class: str
+    n_long: int
+    n_short: int
+
+
+def day_stats(baskets: pd.DataFrame, day: pd.Timestamp, *, z_window_days: int = 252) -> MomentumDay:
+    """Statistics of ``day`` from :func:`basket_returns` output (only data up to ``day``)."""
+    b = baskets.loc[:day].dropna(subset=["ls_ret"])
+    ls = b["ls_ret"]
+    z = float(rolling_z(ls, z_window_days).iloc[-1])
+    today = float(ls.iloc[-1])
+    return MomentumDay(
+        long_ret_pct=100 * float(b["long_ret"].iloc[-1]),
+        short_ret_pct=100 * float(b["short_ret"].iloc[-1]),
+        ls_ret_pct=100 * today,
+        ls_z=z,
+        ls_pctile=100 * float((ls <= today).mean()),
+        ls_drawdown_pct=100 * float(drawdown(ls).iloc[-1]),
+        ls_5d_pct=100 * float((1 + ls.iloc[-5:]).prod() - 1),
+        ls_20d_pct=100 * float((1 + ls.iloc[-20:]).prod() - 1),
+        move_class=classify_move(z),
+        n_long=int(b["n_long"].iloc[-1]),
+        n_short=int(b["n_short"].iloc[-1]),
+    )
+
+
+def find_events(
+    ls_ret: pd.Series,
+    long_ret: pd.Series | None,
+    *,
+    trigger_ls_pct: float,
+    trigger_long_pct: float | None,
+    z_fallback: float,
+    z_window_days: int = 252,
+    min_events: int = 3,
+    decluster_days: int = 21,
+) -> tuple[pd.DatetimeIndex, str]:
+    """Past crash days, de-clustered (the first day of each cluster, then ``decluster_days`` quiet).
+
+    Falls back to ``z <= z_fallback`` when fewer than ``min_events`` days meet the % rule.
+
+    Returns
+    -------
+    (pandas.DatetimeIndex, str)
+        Event dates and the rule used, in words.
+    """
+    hit = ls_ret <= trigger_ls_pct / 100
+    rule = f"L/S <= {trigger_ls_pct:g}%"
+    if long_ret is not None and trigger_long_pct is not None:
+        hit &= long_ret <= trigger_long_pct / 100
+        rule += f" and long leg <= {trigger_long_pct:g}%"
+    events = _decluster(hit, decluster_days)
+    if len(events) < min_events:
+        z = rolling_z(ls_ret, z_window_days)
+        events = _decluster(z <= z_fallback, decluster_days)
+        rule = f"L/S z <= {z_fallback:g} (fewer than {min_events} days met {rule})"
+    return events, rule
+
+
+def _decluster(hit: pd.Series, gap_days: int) -> pd.DatetimeIndex:
+    """Keep a hit only if no kept hit lies within the previous ``gap_days`` sessions."""
+    pos = np.flatnonzero(hit.fillna(False).to_numpy())
+    kept: list[int] = []
+    for p in pos:
+        if not kept or p - kept[-1] >= gap_days:
+            kept.append(p)
+    return hit.index[kept]
+
+
+def event_study(
+    ls_ret: pd.Series, events: pd.DatetimeIndex, *, horizons_days: tuple[int, ...] = HORIZONS_DAYS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Forward L/S returns and peak-to-trough after each event.
+
+    Only events whose longest horizon ends inside ``ls_ret`` are used (no look-ahead past
+    the note date when ``ls_ret`` is cut at it).
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Summary indexed by horizon (sessions) with ``n, median_pct, mean_pct, hit_rate_pct,
+        ptt_median_pct``; and the per-event table with ``fwd_<h>d_pct`` and ``ptt_pct``.
+    """
+    r = ls_ret.fillna(0.0).to_numpy()
+    h_max = max(horizons_days)
+    rows = []
+    for day in events:
+        p = ls_ret.index.get_loc(day)
+        if p + h_max >= len(r):
+            continue
+        path = np.cumprod(1.0 + r[p + 1 : p + 1 + h_max])
+        peak = np.maximum.accumulate(np.concatenate([[1.0], path]))[1:]
+        row = {"date": day, "event_ret_pct": 100 * r[p], "ptt_pct": 100 * float((path / peak - 1).min())}
+        for h in horizons_days:
+            row[f"fwd_{h}d_pct"] = 100 * float(path[h - 1] - 1)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    summary = []
+    for h in horizons_days:
+        fwd = table[f"fwd_{h}d_pct"] if len(table) else pd.Series(dtype=float)
+        summary.append(
+            {
+                "horizon_days": h,
+                "n": int(len(fwd)),
+                "median_pct": float(fwd.median()) if len(fwd) else np.nan,
+                "mean_pct": float(fwd.mean()) if len(fwd) else np.nan,
+                "hit_rate_pct": float(100 * (fwd > 0).mean()) if len(fwd) else np.nan,
+                "ptt_median_pct": float(table["ptt_pct"].median()) if len(table) else np.nan,
+            }
+        )
+    return pd.DataFrame(summary).set_index("horizon_days"), table
+
+
+def worst_days(baskets: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` worst L/S days with their legs, percent."""
+    worst = baskets.dropna(subset=["ls_ret"]).nsmallest(n, "ls_ret")
+    return pd.DataFrame(
+        {
+            "date": worst.index,
+            "ls_ret_pct": 100 * worst["ls_ret"].to_numpy(),
+            "long_ret_pct": 100 * worst["long_ret"].to_numpy(),
+            "short_ret_pct": 100 * worst["short_ret"].to_numpy(),
+        }
+    )
+
+
+def forward_paths(ls_ret: pd.Series, events: pd.DatetimeIndex, horizon_days: int = 63) -> pd.DataFrame:
+    """Cumulative L/S paths (percent) after each event, sessions 0..horizon in rows."""
+    r = ls_ret.fillna(0.0).to_numpy()
+    paths = {}
+    for day in events:
+        p = ls_ret.index.get_loc(day)
+        if p + horizon_days < len(r):
+            paths[day] = 100 * (np.concatenate([[1.0], np.cumprod(1 + r[p + 1 : p + 1 + horizon_days])]) - 1)
+    return pd.DataFrame(paths, index=pd.RangeIndex(horizon_days + 1, name="session"))

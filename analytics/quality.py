@@ -1,0 +1,239 @@
+"""Data-quality gate: prices in, clean daily returns and a table of what was excluded out.
+
+Never fills: a flagged observation becomes a missing return and is listed with its reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+JUMP_ABS = 0.45
+"""|daily return| above which a move must explain itself (fraction)."""
+QUIET_ABS = 0.05
+"""A jump whose 5 sessions either side all move less than this is an adjustment artefact."""
+STALE_RUN_DAYS = 3
+"""Unchanged closes for this many sessions in a row are stale."""
+
+FLAG_COLUMNS = ["ticker", "date", "check", "detail"]
+
+
+class DataQualityError(ValueError):
+    """The input cannot support a note (e.g. no usable closes on the date)."""
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Output of :func:`quality_gate`.
+
+    Attributes
+    ----------
+    ret_1d : pandas.DataFrame
+        Clean simple daily returns (fraction), index = sessions, columns = tickers; NaN
+        where the return is missing or was excluded.
+    flags : pandas.DataFrame
+        One row per excluded observation, columns ``ticker, date, check, detail``.
+    """
+
+    ret_1d: pd.DataFrame
+    flags: pd.DataFrame
+
+
+def _flags(mask: pd.DataFrame, check: str, detail: pd.DataFrame | str) -> pd.DataFrame:
+    """Turn a boolean date x ticker mask into flag rows."""
+    stacked = mask.stack()
+    hits = stacked[stacked]
+    if hits.empty:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    dates = hits.index.get_level_values(0)
+    tickers = hits.index.get_level_values(1)
+    if isinstance(detail, str):
+        details = [detail] * len(hits)
+    else:
+        details = [detail.at[d, t] for d, t in zip(dates, tickers)]
+    return pd.DataFrame({"ticker": tickers, "date": dates, "check": check, "detail": details})
+
+
+def drop_bad_rows(px_close: pd.DataFrame, sessions: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop duplicate and non-session dates and non-finite or non-positive closes.
+
+    Parameters
+    ----------
+    px_close : pandas.DataFrame
+        Closes (USD), index = dates, columns = tickers.
+    sessions : pandas.DatetimeIndex
+        Valid exchange sessions covering the index.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Cleaned closes (NaN where a value was bad) and flag rows.
+    """
+    flags = []
+    px = px_close.sort_index()
+    dup = px.index.duplicated(keep=False)
+    if dup.any():
+        for day in px.index[dup].unique():
+            rows = px.loc[[day]]
+            same = bool((rows.nunique(dropna=False) <= 1).all())
+            detail = "duplicate rows, identical: kept one" if same else "duplicate rows that disagree: date dropped"
+            flags.append(pd.DataFrame({"ticker": ["*"], "date": [day], "check": ["duplicate_date"], "detail": [detail]}))
+        keep_first = ~px.index.duplicated(keep="first")
+        conflicting = [d for d in px.index[dup].unique() if not (px.loc[[d]].nunique(dropna=False) <= 1).all()]
+        px = px[keep_first]
+        px = px.drop(index=conflicting)
+    off = ~px.index.isin(sessions)
+    if off.any():
+        flags.append(
+            pd.DataFrame({"ticker": "*", "date": px.index[off], "check": "non_session", "detail": "not a NYSE session: row dropped"})
+        )
+        px = px[~off]
+    values = px.to_numpy(dtype="float64", na_value=np.nan)
+    bad = ~np.isfinite(values) & ~np.isnan(values) | (values <= 0)
+    if bad.any():
+        mask = pd.DataFrame(bad, index=px.index, columns=px.columns)
+        flags.append(_flags(mask, "bad_value", "infinite, zero or negative close"))
+        px = px.mask(mask)
+    return px, pd.concat(flags, ignore_index=True) if flags else pd.DataFrame(columns=FLAG_COLUMNS)
+
+
+def _run_length(flag: np.ndarray) -> np.ndarray:
+    """Length of the run of True each True cell belongs to (0 for False), per column."""
+    n_rows = flag.shape[0]
+    fwd = np.zeros(flag.shape, dtype=np.int32)
+    bwd = np.zeros(flag.shape, dtype=np.int32)
+    for i in range(n_rows):
+        fwd[i] = np.where(flag[i], (fwd[i - 1] if i else 0) + 1, 0)
+    for i in range(n_rows - 1, -1, -1):
+        bwd[i] = np.where(flag[i], (bwd[i + 1] if i < n_rows - 1 else 0) + 1, 0)
+    return np.where(flag, fwd + bwd - 1, 0)
+
+
+def stale_mask(px_close: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) -> pd.DataFrame:
+    """Closes that did not change although they should have.
+
+    A close is stale when it equals the previous close and either (a) it is part of a run of
+    at least ``STALE_RUN_DAYS`` unchanged sessions, or (b) the ticker is a leveraged fund whose
+    proxy moved enough that an unchanged close is implausible (|L * r_proxy| >= 0.1%).
+    The session after a stale run is flagged too: its return spans several days.
+    """
+    same = px_close.eq(px_close.shift(1)) & px_close.notna()
+    long_runs = pd.DataFrame(_run_length(same.to_numpy()) >= STALE_RUN_DAYS, index=same.index, columns=same.columns)
+    lev_cols = [t for t in px_close.columns if t in proxy.index and proxy[t] in px_close.columns]
+    implausible = pd.DataFrame(False, index=px_close.index, columns=px_close.columns)
+    if lev_cols:
+        prox = px_close[[proxy[t] for t in lev_cols]].pct_change(fill_method=None)
+        prox.columns = lev_cols
+        expected = prox.mul(leverage[lev_cols].astype(float), axis=1).abs()
+        implausible[lev_cols] = same[lev_cols] & (expected >= 0.001)
+    stale = long_runs | implausible
+    after = stale.shift(1, fill_value=False) & ~stale & px_close.notna()
+    return stale | after
+
+
+def jump_mask(ret_1d: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split-like or glitch jumps among |return| > ``JUMP_ABS``.
+
+    Rules, in order: (1) leveraged funds with a proxy: the move is not explained by
+    ``L * r_proxy`` (miss > 60% of the move); (2) one-day spikes that reverse the next session
+    (product of the two gross returns within 10% of 1); (3) other tickers: the 5 sessions
+    either side are all quiet (< ``QUIET_ABS``), as after an unadjusted split or spin-off.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        Boolean mask and a frame of human-readable details, both date x ticker.
+    """
+    big = ret_1d.abs() > JUMP_ABS
+    mask = pd.DataFrame(False, index=ret_1d.index, columns=ret_1d.columns)
+    detail = pd.DataFrame("", index=ret_1d.index, columns=ret_1d.columns)
+    if not big.to_numpy().any():
+        return mask, detail
+    nxt = ret_1d.shift(-1)
+    quiet_before = ret_1d.abs().rolling(5, min_periods=1).max().shift(1)
+    quiet_after = ret_1d.abs()[::-1].rolling(5, min_periods=1).max()[::-1].shift(-1)
+    for day, ticker in big.stack()[big.stack()].index:
+        r = float(ret_1d.at[day, ticker])
+        reason = ""
+        prx = proxy.get(ticker)
+        if prx is not None and prx in ret_1d.columns and pd.notna(ret_1d.at[day, prx]):
+            exp = float(leverage[ticker]) * float(ret_1d.at[day, prx])
+            if abs(r - exp) > 0.6 * abs(r):
+                reason = f"{r:+.1%} vs {exp:+.1%} implied by {prx} x {float(leverage[ticker]):g}: split-like"
+        elif pd.notna(nxt.at[day, ticker]) and abs((1 + r) * (1 + float(nxt.at[day, ticker])) - 1) < 0.10:
+            reason = f"{r:+.1%} reversed next session: one-day spike"
+        else:
+            before, after = quiet_before.at[day, ticker], quiet_after.at[day, ticker]
+            if (pd.isna(before) or before < QUIET_ABS) and (pd.isna(after) or after < QUIET_ABS):
+                reason = f"{r:+.1%} with quiet sessions either side: split-like adjustment artefact"
+        if reason:
+            mask.at[day, ticker] = True
+            detail.at[day, ticker] = reason
+    # a reversing spike poisons the next session too
+    spike = detail.apply(lambda col: col.str.contains("one-day spike"))
+    follow = spike.shift(1, fill_value=False)
+    mask |= follow
+    detail = detail.mask(follow & (detail == ""), "reversal of the previous session's spike")
+    return mask, detail
+
+
+def quality_gate(
+    px_close: pd.DataFrame,
+    sessions: pd.DatetimeIndex,
+    *,
+    leverage: pd.Series,
+    proxy: pd.Series,
+) -> QualityReport:
+    """Run every check and return clean daily returns plus the flags.
+
+    Parameters
+    ----------
+    px_close : pandas.DataFrame
+        Adjusted closes (USD), index = dates, columns = tickers.
+    sessions : pandas.DatetimeIndex
+        NYSE sessions spanning the index.
+    leverage, proxy : pandas.Series
+        Per leveraged-fund ticker: signed daily leverage and the unlevered proxy ticker.
+
+    Returns
+    -------
+    QualityReport
+    """
+    px, flags = drop_bad_rows(px_close, sessions)
+    stale = stale_mask(px, leverage=leverage, proxy=proxy)
+    ret = px.pct_change(fill_method=None)
+    jumps, jump_detail = jump_mask(ret, leverage=leverage, proxy=proxy)
+    flag_frames = [flags, _flags(stale, "stale_close", "close unchanged: stale"), _flags(jumps, "split_like_jump", jump_detail)]
+    ret = ret.mask(stale | jumps)
+    all_flags = pd.concat([f for f in flag_frames if not f.empty], ignore_index=True) if any(
+        not f.empty for f in flag_frames
+    ) else pd.DataFrame(columns=FLAG_COLUMNS)
+    all_flags = all_flags.sort_values(["date", "ticker"]).reset_index(drop=True)
+    return QualityReport(ret_1d=ret, flags=all_flags)
+
+
+def require_coverage(ret_1d: pd.DataFrame, day: pd.Timestamp, tickers: list[str], *, min_share: float = 0.9) -> int:
+    """Fail unless enough of ``tickers`` have a usable return on ``day``.
+
+    Returns
+    -------
+    int
+        Number of tickers with a usable return.
+
+    Raises
+    ------
+    DataQualityError
+        ``day`` missing from the data, or fewer than ``min_share`` of the tickers usable.
+    """
+    label = day.date().isoformat()
+    if day not in ret_1d.index:
+        raise DataQualityError(f"data for {label} not complete: the provider has no closes for that session")
+    cols = [t for t in tickers if t in ret_1d.columns]
+    n_ok = int(ret_1d.loc[day, cols].notna().sum())
+    if not cols or n_ok < min_share * len(cols):
+        raise DataQualityError(
+            f"data for {label} not complete: only {n_ok} of {len(cols)} index members have a usable close "
+            f"(need {min_share:.0%})"
+        )
+    return n_ok

@@ -1,0 +1,3 @@
+"""nightdesk: a nightly bilingual US equity strategy note."""
+
+__version__ = "0.1.0"

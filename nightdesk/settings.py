@@ -1,0 +1,86 @@
+"""One typed settings object, read from ``nightdesk.toml`` and ``NIGHTDESK_*`` env vars.
+
+Precedence: explicit keyword arguments > environment (``NIGHTDESK_SMTP__HOST=...``) >
+TOML file (``$NIGHTDESK_CONFIG`` or ``./nightdesk.toml``) > defaults. Unknown keys and
+wrong types are rejected at start with the key named.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+Lang = Literal["en", "zh-Hant", "zh-Hans"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MomentumSettings(_Strict):
+    """Momentum basket and event-study parameters."""
+
+    lookback_days: int = Field(252, ge=42, description="formation window, sessions (12 months)")
+    skip_days: int = Field(21, ge=0, description="most recent sessions skipped (1 month)")
+    quantile: float = Field(0.1, gt=0, le=0.5, description="share of names in each leg")
+    min_price_usd: float = Field(5.0, ge=0, description="names below this close at formation are excluded")
+    z_window_days: int = Field(252, ge=20, description="trailing window for the L/S volatility")
+    trigger_ls_pct: float = Field(-7.0, description="event trigger: L/S day return at most this")
+    trigger_long_pct: float = Field(-5.0, description="event trigger: long-leg day return at most this")
+    trigger_z_fallback: float = Field(-4.0, description="trigger when too few days meet the % rule")
+    min_events: int = Field(3, ge=1, description="below this count the z fallback is used")
+    decluster_days: int = Field(21, ge=1, description="one event per this many sessions")
+
+
+class SmtpSettings(_Strict):
+    """SMTP transport; used only when ``delivery.transport == 'smtp'``."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "ssl"] = "none"
+    timeout_s: float = 30.0
+
+
+class DeliverySettings(_Strict):
+    """Subscribers database, sender identity and sending policy."""
+
+    db_url: str = "sqlite:///.nightdesk/subscribers.db"
+    transport: Literal["outbox", "smtp"] = "outbox"
+    from_addr: str = "Nightdesk Strategy <strategy@nightdesk.invalid>"
+    unsubscribe_mailto: str = "unsubscribe@nightdesk.invalid"
+    unsubscribe_url: str = "https://nightdesk.invalid/unsubscribe"
+    rate_per_s: float = Field(50.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    smtp: SmtpSettings = SmtpSettings()
+
+
+class Settings(BaseSettings):
+    """Everything configurable in nightdesk."""
+
+    model_config = SettingsConfigDict(env_prefix="NIGHTDESK_", env_nested_delimiter="__", extra="forbid")
+
+    output_dir: Path = Path("output")
+    provider: Literal["sample", "parquet", "csv", "yfinance"] = "sample"
+    data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
+    langs: list[Lang] = ["en", "zh-Hant"]
+    flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
+    history_days: int = Field(1300, ge=300, description="sessions of history loaded before the date")
+    momentum: MomentumSettings = MomentumSettings()
+    delivery: DeliverySettings = DeliverySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("NIGHTDESK_CONFIG", "nightdesk.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
