@@ -1,0 +1,302 @@
+"""Compose each analysis into a JSON-ready facts section (plain floats, ints, strings, lists).
+
+Frames in, dicts out; every number the note prints comes from these dicts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import flows as fl
+from analytics import letf as lf
+from analytics import momentum as mo
+from analytics import rotation as ro
+
+SECTOR_ETFS = ["XLK", "XLC", "XLY", "XLF", "XLI", "XLB", "XLE", "XLV", "XLP", "XLU", "XLRE", "SMH", "SOXX"]
+
+
+def _num(x: Any, nd: int = 6) -> Any:
+    """JSON-safe number: NaN/inf -> None, numpy -> Python, rounded."""
+    if x is None:
+        return None
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else round(float(x), nd)
+    return x
+
+
+def clean(obj: Any) -> Any:
+    """Recursively make ``obj`` JSON-safe (see :func:`_num`)."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, (pd.Timestamp,)):
+        return obj.date().isoformat()
+    return _num(obj)
+
+
+def _history(ls: pd.Series, long: pd.Series | None, params: dict) -> tuple[dict, pd.DataFrame]:
+    events, rule = mo.find_events(
+        ls,
+        long,
+        trigger_ls_pct=params["trigger_ls_pct"],
+        trigger_long_pct=params["trigger_long_pct"] if long is not None else None,
+        z_fallback=params["trigger_z_fallback"],
+        z_window_days=params["z_window_days"],
+        min_events=params["min_events"],
+        decluster_days=params["decluster_days"],
+    )
+    summary, table = mo.event_study(ls, events)
+    paths = mo.forward_paths(ls, events)
+    out = {
+        "rule": rule,
+        "since_year": int(ls.dropna().index[0].year),
+        "n_events": int(summary["n"].iloc[0]),
+        "horizons": {str(h): row for h, row in summary.to_dict(orient="index").items()},
+        "events": [
+            {"date": d.date().isoformat(), "event_ret_pct": r["event_ret_pct"], "fwd_21d_pct": r["fwd_21d_pct"], "fwd_63d_pct": r["fwd_63d_pct"], "ptt_pct": r["ptt_pct"]}
+            for d, r in table.set_index("date").iterrows()
+        ]
+        if len(table)
+        else [],
+        "small_sample": bool(summary["n"].iloc[0] < 10),
+    }
+    return out, paths
+
+
+def momentum_section(
+    ret_1d: pd.DataFrame,
+    px_close: pd.DataFrame,
+    members: list[str],
+    index_ret: pd.Series,
+    factors: pd.DataFrame,
+    day: pd.Timestamp,
+    params: dict,
+    *,
+    etf_ret: pd.DataFrame,
+) -> tuple[dict, dict]:
+    """The momentum facts and the baskets' weights on ``day`` (for other sections).
+
+    Returns
+    -------
+    (dict, dict)
+        Facts section and ``{"w_long": Series, "w_short": Series}``.
+    """
+    r = ret_1d[members].loc[:day]
+    w_long, w_short = mo.basket_weights(
+        r, px_close[members].loc[:day], lookback_days=params["lookback_days"], skip_days=params["skip_days"],
+        quantile=params["quantile"], min_price_usd=params["min_price_usd"],
+    )
+    baskets = mo.basket_returns(r, w_long, w_short)
+    stats = mo.day_stats(baskets, day, z_window_days=params["z_window_days"])
+    index_ret_pct = 100 * float(index_ret[day])
+    ls = baskets["ls_ret"].dropna()
+    panel_hist, panel_paths = _history(ls, baskets["long_ret"].reindex(ls.index), params)
+    umd = factors["mom"].dropna().loc[:day] / 100
+    umd_hist, _ = _history(umd, None, {**params, "trigger_ls_pct": -4.0})
+    umd_day = float(factors["mom"].get(day, np.nan)) if day in factors.index else None
+    mtum = etf_ret["MTUM"].get(day) if "MTUM" in etf_ret else None
+    spy = etf_ret["SPY"].get(day) if "SPY" in etf_ret else None
+    cum = (1 + ls.iloc[-756:]).cumprod()
+    counts, edges = np.histogram(100 * ls.to_numpy(), bins=60)
+    q = panel_paths.quantile([0.25, 0.5, 0.75], axis=1).T if panel_paths.shape[1] else pd.DataFrame()
+    section = {
+        **asdict(stats),
+        "regime": mo.regime(stats.ls_z, index_ret_pct),
+        "index_ret_pct": index_ret_pct,
+        "params": {k: params[k] for k in ("lookback_days", "skip_days", "quantile", "min_price_usd", "z_window_days")},
+        "history": {"panel": panel_hist, "umd": umd_hist},
+        "worst_days": [clean(r) for r in mo.worst_days(baskets.loc[:day]).to_dict(orient="records")],
+        "cross_check": {
+            "umd_pct": umd_day,
+            "mtum_minus_spy_pct": 100 * float(mtum - spy) if mtum is not None and spy is not None and pd.notna(mtum) and pd.notna(spy) else None,
+        },
+        "series": {
+            "ls_cum_dates": [d.date().isoformat() for d in cum.index],
+            "ls_cum_pct": list(100 * (cum / cum.iloc[0] - 1)),
+            "ls_hist_edges_pct": list(edges),
+            "ls_hist_counts": [int(c) for c in counts],
+            "fwd_path_q25_pct": list(q[0.25]) if len(q) else [],
+            "fwd_path_med_pct": list(q[0.5]) if len(q) else [],
+            "fwd_path_q75_pct": list(q[0.75]) if len(q) else [],
+        },
+    }
+    return clean(section), {"w_long": w_long.loc[day], "w_short": w_short.loc[day]}
+
+
+def rotation_section(
+    ret_1d: pd.DataFrame,
+    px_close: pd.DataFrame,
+    members: list[str],
+    sectors: pd.DataFrame,
+    reference: pd.DataFrame,
+    themes: dict[str, dict],
+    day: pd.Timestamp,
+    legs: dict,
+) -> dict:
+    """Breadth, sectors, themes, rotation ranking and the momentum legs' sector mix."""
+    r = ret_1d[members]
+    index_ret = ret_1d["SPY"]
+    weights = ro.cap_weights(reference, px_close[members], day)
+    b = ro.breadth(r, index_ret, weights, day, rsp_ret=ret_1d.get("RSP"))
+    smap = ro.sector_map(sectors, day, members)
+    groups = {s: list(smap.index[smap["sector"] == s]) for s in sorted(smap["sector"].dropna().unique())}
+    sec = ro.group_table(r, groups, day)
+    th = ro.group_table(r, {k: v["tickers"] for k, v in themes.items()}, day)
+    th["name_en"] = [themes[k]["en"] for k in th.index]
+    th["name_zh"] = [themes[k]["zh"] for k in th.index]
+    etfs = ro.etf_table(ret_1d, SECTOR_ETFS, day)
+    both = pd.concat([sec.assign(kind="sector"), th.assign(kind="theme")])
+    out_of, into = ro.rank_rotation(both)
+    mix = ro.leg_sector_mix(legs["w_long"], legs["w_short"], smap["sector"])
+
+    def rows(table: pd.DataFrame) -> list[dict]:
+        return [{"key": k, **v} for k, v in table.to_dict(orient="index").items()]
+
+    hist = r.loc[:day].iloc[-253:]
+    beat = hist.gt(index_ret.reindex(hist.index), axis=0).where(hist.notna())
+    breadth_hist = 100 * beat.sum(axis=1) / hist.notna().sum(axis=1)
+    return clean(
+        {
+            **asdict(b),
+            "sectors": rows(sec),
+            "themes": rows(th),
+            "sector_etfs": rows(etfs),
+            "out_of": rows(out_of),
+            "into": rows(into),
+            "leg_sector_mix": rows(mix),
+            "sector_snapshot": str(smap["snapshot"].mode().iloc[0]),
+            "series": {"breadth_dates": [d.date().isoformat() for d in breadth_hist.index], "breadth_pct": list(breadth_hist)},
+        }
+    )
+
+
+INDEX_UNIVERSES = {
+    "QQQ": "Nasdaq-listed members by market cap",
+    "SPY": "S&P 500 members by market cap",
+    "SOXX": "semiconductor members by market cap",
+    "XLK": "Information Technology members by market cap",
+    "XLF": "Financials members by market cap",
+    "XLE": "Energy members by market cap",
+    "XLV": "Health Care members by market cap",
+    "XLRE": "Real Estate members by market cap",
+    "KRE": "regional-bank members by market cap",
+}
+
+
+def universes(reference: pd.DataFrame, sectors_pit: pd.DataFrame, caps: pd.Series) -> dict[str, pd.Series]:
+    """Weights over members for each index proxy in ``INDEX_UNIVERSES``."""
+    ex = reference.drop_duplicates("ticker").set_index("ticker")["exchange"]
+    sec, sub = sectors_pit["sector"], sectors_pit["sub_industry"].fillna("")
+    picks = {
+        "QQQ": ex.index[ex.isin(["NMS", "NGM", "NCM"])],
+        "SPY": caps.index,
+        "SOXX": sub.index[sub.str.contains("Semiconductor")],
+        "XLK": sec.index[sec == "Information Technology"],
+        "XLF": sec.index[sec == "Financials"],
+        "XLE": sec.index[sec == "Energy"],
+        "XLV": sec.index[sec == "Health Care"],
+        "XLRE": sec.index[sec == "Real Estate"],
+        "KRE": sub.index[sub.str.contains("Regional Banks")],
+    }
+    out = {}
+    for proxy, names in picks.items():
+        c = caps.reindex(pd.Index(names).intersection(caps.index)).dropna()
+        if len(c) and c.sum() > 0:
+            out[proxy] = c / c.sum()
+    return out
+
+
+def letf_section(
+    registry: pd.DataFrame,
+    ret_1d: pd.DataFrame,
+    px_close: pd.DataFrame,
+    members: list[str],
+    sectors: pd.DataFrame,
+    reference: pd.DataFrame,
+    day: pd.Timestamp,
+    *,
+    options: pd.DataFrame | None = None,
+) -> dict:
+    """Rebalancing totals, by underlying, pass-through to stocks, gamma and scenarios."""
+    aum = lf.rolled_aum_usd(registry, px_close, day)
+    flows = lf.fund_flows(registry, ret_1d, aum, day)
+    tot = lf.totals(flows)
+    by_u = lf.by_underlying(flows)
+    caps = ro.cap_usd_series(reference, px_close[[m for m in members if m in px_close.columns]], day)
+    smap = ro.sector_map(sectors, day, list(caps.index))
+    stocks = lf.pass_through(flows, universes(reference, smap, caps))
+    gamma = lf.gamma_per_1pct_usd(flows)
+    scen = lf.scenario_flows(flows)
+    sessions = ret_1d.loc[:day].index[-5:]
+    daily = pd.Series({d: lf.totals(lf.fund_flows(registry, ret_1d, lf.rolled_aum_usd(registry, px_close, d), d)).rebalance_total_usd for d in sessions})
+    ok = flows[flows["status"] == "ok"]
+    age = aum.loc[ok.index, "anchor_age_days"]
+    weighted_age = float((age * ok["aum_prev_usd"]).sum() / ok["aum_prev_usd"].sum()) if len(ok) else None
+    dealer = None
+    if options is not None and "SPY" in px_close.columns:
+        dealer = lf.dealer_gamma_per_1pct_usd(options, float(px_close.at[day, "SPY"]), day)
+    top = stocks.head(15)
+    letf_gamma_total = float(gamma.sum())
+    return clean(
+        {
+            **asdict(tot),
+            "by_underlying": [{"proxy": k, **v} for k, v in by_u.to_dict(orient="index").items()],
+            "top_stocks": [{"ticker": k, **v, "over_100mn": bool(abs(v["flow_usd"]) >= 1e8)} for k, v in top.to_dict(orient="index").items()],
+            "n_names_100mn": int((stocks["flow_usd"].abs() >= 1e8).sum()),
+            "gamma_per_1pct_usd": letf_gamma_total,
+            "gamma_by_underlying": {k: v for k, v in gamma.sort_values().items()},
+            "dealer_gamma_per_1pct_usd": dealer,
+            "net_gamma_per_1pct_usd": None if dealer is None else dealer - letf_gamma_total,
+            "scenarios": scen.to_dict(orient="records"),
+            "week_repeat_flow_usd": lf.week_repeat_flow_usd(daily),
+            "last5_total_usd": {d.date().isoformat(): v for d, v in daily.items()},
+            "aum_as_of": {"oldest": str(aum["aum_anchor_date"].min().date()), "newest": str(aum["aum_anchor_date"].max().date()), "aum_weighted_age_days": weighted_age},
+            "excluded": [{"ticker": t, "reason": s} for t, s in flows.loc[flows["status"] != "ok", "status"].items()],
+            "volume_coverage": "not available in this provider: % of daily traded value not computed",
+            "pass_through_rule": INDEX_UNIVERSES,
+        }
+    )
+
+
+def flows_section(
+    flows: pd.DataFrame | None,
+    simulated: bool,
+    ret_1d: pd.DataFrame,
+    members: list[str],
+    day: pd.Timestamp,
+    legs: dict,
+) -> dict:
+    """Intensity percentiles, timing, favourites overlap and the January study."""
+    index_ret = ret_1d["SPY"]
+    years = range(ret_1d.index[0].year + 1, day.year + 1)
+    proxy_baskets = {y: fl.high_beta_basket(ret_1d[members], index_ret, pd.Timestamp(year=y - 1, month=12, day=31)) for y in years}
+    jan = fl.january_effect(ret_1d[members], proxy_baskets, day)
+    base = {"jan_fm_corr": jan["corr"], "jan_fm_n_years": jan["n_years"], "jan_fm_years": jan["years"],
+            "jan_fm_basket": "30 highest-beta members at each year end (real prices; favourite proxy)"}
+    if flows is None or flows.empty or day not in set(flows["date"]):
+        return clean({**base, "available": False, "simulated": False, "reason": "no flow data for the date"})
+    fd = fl.flow_day(flows, day)
+    fav = fl.retail_favourites(flows, day)
+    buys, sells = fl.top_names(flows, day, "retail")
+    daily = fl.daily_intensity(flows).loc[:day].iloc[-253:]
+    return clean(
+        {
+            **base,
+            "available": True,
+            "simulated": bool(simulated),
+            **asdict(fd),
+            "retail_top_buys": [{"ticker": k, "net_usd": v} for k, v in buys.items()],
+            "retail_top_sells": [{"ticker": k, "net_usd": v} for k, v in sells.items()],
+            "favourites": list(fav.index),
+            "overlap_long": fl.overlap(fav.index, legs["w_long"]),
+            "overlap_short": fl.overlap(fav.index, legs["w_short"]),
+            "series": {"dates": [d.date().isoformat() for d in daily.index], "retail": list(daily["retail"]), "inst": list(daily["inst"])},
+        }
+    )

@@ -1,0 +1,161 @@
+"""The note pipeline as Prefect 3 flows: fetch -> quality gate -> four analyses (concurrent)
+-> facts -> narrative/render -> atomic publish.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from analytics import sections as sec
+from analytics.facts import build_facts
+from analytics.quality import DataQualityError, quality_gate, require_coverage
+from marketdata.base import DataError, MarketData
+from marketdata.calendar import is_session, nyse, why_not_session
+from marketdata.registry import get_provider, load_market_data, resolve_date
+from nightdesk import __version__
+from nightdesk.settings import Settings
+from rendering.outputs import write_outputs
+from rendering.pdf import check_fonts
+from rendering.publish import date_lock, promote, staging
+
+
+def _retry_io(task, task_run, state) -> bool:
+    """Retry provider calls on I/O trouble, never on bad data (it fails the same way again)."""
+    try:
+        state.result()
+    except (DataError, DataQualityError, ValueError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_retry_io, task_run_name="fetch {provider_name} {day}")
+def fetch(provider_name: str, day: dt.date | None, snap: bool, settings: Settings) -> MarketData:
+    """Resolve the session and load its market data."""
+    provider = get_provider(provider_name, data_dir=settings.data_dir, flows_seed=settings.flows_seed)
+    session = resolve_date(provider, day, snap=snap)
+    return load_market_data(provider, session, history_days=settings.history_days)
+
+
+def members_of(md: MarketData) -> list[str]:
+    """Index members with prices: the latest constituent snapshot on or before the date."""
+    snaps = sorted(s for s in md.sectors["snapshot"].unique() if pd.Timestamp(s) <= pd.Timestamp(md.date)) or sorted(md.sectors["snapshot"].unique())[:1]
+    latest = md.sectors[md.sectors["snapshot"] == max(md.sectors["snapshot"])]
+    names = set(latest["ticker"]) | set(md.sectors.loc[md.sectors["snapshot"] == snaps[-1], "ticker"])
+    return sorted(t for t in names if t in md.px_close.columns)
+
+
+@task(task_run_name="quality gate")
+def gate(md: MarketData) -> dict:
+    """Clean returns, flags, and the coverage check on the date."""
+    sessions = nyse().sessions_in_range(md.px_close.index[0], md.px_close.index[-1])
+    reg = md.letf_registry.set_index("ticker")
+    report = quality_gate(md.px_close, pd.DatetimeIndex(sessions), leverage=reg["leverage"], proxy=reg["underlying_proxy"])
+    day = pd.Timestamp(md.date)
+    members = members_of(md)
+    require_coverage(report.ret_1d, day, members)
+    if "SPY" not in report.ret_1d or pd.isna(report.ret_1d.at[day, "SPY"]):
+        raise DataQualityError(f"data for {md.date} not complete: SPY (the index proxy) has no usable close")
+    window = report.flags[report.flags["date"] >= report.ret_1d.index[-252]]
+    on_date = window[window["date"] == day]
+    flags = {
+        "n_window": int(len(window)),
+        "by_check": {k: int(v) for k, v in window.groupby("check").size().items()},
+        "on_date": [{"ticker": r.ticker, "check": r.check, "detail": r.detail} for r in on_date.itertuples()],
+        "window_sample": [{"ticker": r.ticker, "date": r.date.date().isoformat(), "check": r.check, "detail": r.detail} for r in window[window["check"] == "split_like_jump"].itertuples()][:20],
+    }
+    return {"ret_1d": report.ret_1d, "members": members, "flags": flags}
+
+
+@task(task_run_name="momentum")
+def momentum_task(md: MarketData, g: dict, settings: Settings) -> tuple[dict, dict]:
+    return sec.momentum_section(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, pd.Timestamp(md.date), settings.momentum.model_dump(), etf_ret=g["ret_1d"])
+
+
+@task(task_run_name="rotation")
+def rotation_task(md: MarketData, g: dict, legs: dict, themes: dict) -> dict:
+    return sec.rotation_section(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, pd.Timestamp(md.date), legs)
+
+
+@task(task_run_name="leveraged ETFs")
+def letf_task(md: MarketData, g: dict) -> dict:
+    return sec.letf_section(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, pd.Timestamp(md.date))
+
+
+@task(task_run_name="flows")
+def flows_task(md: MarketData, g: dict, legs: dict) -> dict:
+    flows = md.flows[md.flows["ticker"].isin(g["members"])] if md.flows is not None else None
+    return sec.flows_section(flows, md.flows_simulated, g["ret_1d"], g["members"], pd.Timestamp(md.date), legs)
+
+
+@task(task_run_name="render and publish {facts[meta][date]}")
+def publish(facts: dict, langs: list[str], output_dir: Path) -> dict:
+    """Render every edition into a staging folder and swap it in atomically."""
+    check_fonts()
+    date = facts["meta"]["date"]
+    with date_lock(output_dir, date):
+        with staging(output_dir, date) as tmp:
+            info = write_outputs(facts, langs, tmp, version=__version__)
+            target = promote(tmp, output_dir, date)
+    return {**info, "folder": str(target)}
+
+
+def load_themes() -> dict:
+    """Theme baskets from ``nightdesk/themes.toml``."""
+    return tomllib.loads((resources.files("nightdesk") / "themes.toml").read_text(encoding="utf-8"))["themes"]
+
+
+def _meta(md: MarketData, g: dict) -> dict:
+    return {
+        "date": md.date.isoformat(),
+        "session": "regular",
+        "provider": md.provider,
+        "data_as_of": md.px_close.index[-1].date().isoformat(),
+        "version": __version__,
+        "flags": g["flags"],
+        "simulated": ["flows"] if md.flows_simulated else [],
+        "sources": md.sources,
+        "members": len(g["members"]),
+        "survivorship_biased": md.provider == "sample",
+    }
+
+
+@flow(name="regenerate-note", log_prints=False)
+def regenerate_note(date: dt.date | None = None, provider: str | None = None, langs: list[str] | None = None, snap: bool = False, settings: Settings | None = None) -> dict:
+    """Build and publish the note for ``date`` (default: the provider's latest session)."""
+    settings = settings or Settings()
+    logger = get_run_logger()
+    md = fetch(provider or settings.provider, date, snap, settings)
+    g = gate(md)
+    mom_future = momentum_task.submit(md, g, settings)
+    letf_future = letf_task.submit(md, g)
+    mom, legs = mom_future.result()
+    rot_future = rotation_task.submit(md, g, legs, load_themes())
+    flows_future = flows_task.submit(md, g, legs)
+    facts = build_facts(_meta(md, g), mom, rot_future.result(), letf_future.result(), flows_future.result())
+    info = publish(facts, list(langs or settings.langs), settings.output_dir)
+    m, l = facts["momentum"], facts["letf"]
+    create_markdown_artifact(
+        key="nightdesk-note",
+        markdown=f"## {facts['meta']['date']}\n\n{info['headline']}\n\n| figure | value |\n|---|---|\n| L/S % | {m['ls_ret_pct']:.2f} |\n| L/S z | {m['ls_z']:.2f} |\n| breadth % | {facts['rotation']['breadth_pct_beating_index']:.1f} |\n| LETF flow $bn | {l['rebalance_total_usd'] / 1e9:.2f} |\n\nOutputs: `{info['folder']}`",
+        description=f"nightdesk note {facts['meta']['date']}",
+    )
+    logger.info("published %s: %s", facts["meta"]["date"], info["headline"])
+    return {"date": facts["meta"]["date"], **info}
+
+
+@flow(name="nightly-note")
+def nightly_note(provider: str | None = None, settings: Settings | None = None) -> dict | None:
+    """Scheduled entry point: skip non-sessions (logged), else regenerate the latest session."""
+    today = dt.datetime.now(tz=dt.timezone(dt.timedelta(hours=-5))).date()
+    if not is_session(today):
+        get_run_logger().info("skipping %s: %s", today, why_not_session(today))
+        return None
+    return regenerate_note(today, provider, None, False, settings)

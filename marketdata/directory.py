@@ -1,0 +1,171 @@
+"""Providers backed by a directory of files: the bundled ``sample``, and a vendor drop
+(``parquet`` or ``csv``) that follows the same layout.
+
+Layout (columns are checked on load; errors name the file and what is wrong):
+
+``prices.parquet``
+    wide: index ``date``, one float column per ticker (adjusted close, USD); or
+``prices.csv``
+    long: ``date,ticker,close`` (ISO dates, naive, one row per date and ticker).
+``sectors.csv``
+    ``snapshot,ticker,name,sector,sub_industry``.
+``reference.csv``
+    ``ticker,exchange,market_cap_usd,index_weight,as_of``.
+``letf_registry.csv``
+    ``ticker,name,issuer,leverage,underlying,underlying_kind,underlying_proxy,aum_usd,aum_as_of,aum_source``.
+``ff_factors_daily.parquet``
+    optional: index ``date``; ``mkt_rf,smb,hml,rf,mom`` in percent.
+``flows.csv``
+    optional vendor flows: ``date,ticker,bucket,retail_buy_usd,retail_sell_usd,inst_buy_usd,inst_sell_usd``.
+
+Reference files missing from a vendor directory are taken from the bundled sample.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from marketdata.base import DataError
+from marketdata.flows_io import read_vendor_flows
+from marketdata.simulated import simulate_flows
+
+MAX_FILE_BYTES = 1_000_000_000
+SAMPLE_DIR = Path(str(resources.files("marketdata") / "sample"))
+
+REFERENCE_COLUMNS = {
+    "sectors.csv": ["snapshot", "ticker", "sector"],
+    "reference.csv": ["ticker", "exchange", "market_cap_usd", "as_of"],
+    "letf_registry.csv": ["ticker", "leverage", "underlying", "underlying_kind", "underlying_proxy", "aum_usd", "aum_as_of"],
+}
+
+SAMPLE_SOURCES = {
+    "prices": "Yahoo Finance adjusted closes (via public GitHub dataset dsturdy/Factor_Attribution), 2015-01-02 to 2026-08-03; illustration sample, survivorship-biased (2026 members only)",
+    "sectors": "S&P 500 constituents with GICS sector, snapshots 2012-12-27 to 2026-08-08 (datasets/s-and-p-500-companies, ODC-PDDL)",
+    "reference": "Market caps and index weights 2024-12 (Kaggle 'S&P 500 stocks', CC0)",
+    "letf_registry": "Leveraged/inverse ETF registry compiled from public ETF tables; AUM dated 2019 to 2026-10",
+    "factors": "Kenneth R. French Data Library, daily Fama-French factors and momentum (UMD), 202604 CRSP vintage",
+    "flows": "simulated: seeded synthetic retail/institutional flows (illustration only)",
+}
+
+
+def _check_size(path: Path) -> None:
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise DataError(f"{path}: {size / 1e9:.1f} GB is over the {MAX_FILE_BYTES / 1e9:.0f} GB limit for a data file; split it by year")
+    if size == 0:
+        raise DataError(f"{path}: file is empty")
+
+
+def read_prices_file(path: Path) -> pd.DataFrame:
+    """Read and validate a prices file (wide parquet or long CSV) into a wide float frame."""
+    _check_size(path)
+    if path.suffix == ".parquet":
+        wide = pd.read_parquet(path)
+        if not isinstance(wide.index, pd.DatetimeIndex):
+            if "date" not in wide.columns:
+                raise DataError(f"{path}: needs a 'date' index or column")
+            wide = wide.set_index("date")
+    else:
+        try:
+            long = pd.read_csv(path, dtype={"ticker": "string"})
+        except pd.errors.ParserError as exc:
+            raise DataError(f"{path}: not a readable CSV ({exc})") from None
+        missing = {"date", "ticker", "close"} - set(long.columns)
+        if missing:
+            raise DataError(f"{path}: missing column(s) {sorted(missing)}; expected date,ticker,close")
+        close = pd.to_numeric(long["close"], errors="coerce")
+        bad = close.isna() & long["close"].notna()
+        if bad.any():
+            row = int(bad.idxmax())
+            raise DataError(f"{path}: row {row + 2}: close {long.loc[row, 'close']!r} is not a number")
+        long = long.assign(close=close)
+        dup = long.duplicated(["date", "ticker"], keep=False)
+        if dup.any():
+            row = int(dup.idxmax())
+            raise DataError(f"{path}: row {row + 2}: duplicate (date, ticker) = ({long.loc[row, 'date']}, {long.loc[row, 'ticker']})")
+        wide = long.pivot(index="date", columns="ticker", values="close")
+    idx = pd.to_datetime(pd.Index(wide.index.astype(str)), errors="coerce", utc=False, format="mixed")
+    if idx.isna().any():
+        raise DataError(f"{path}: unparseable date {wide.index[idx.isna()][0]!r}")
+    if getattr(idx, "tz", None) is not None or any("+" in str(v) or str(v).endswith("Z") for v in wide.index[:5].astype(str)):
+        raise DataError(f"{path}: dates carry a timezone; give plain session dates (YYYY-MM-DD)")
+    wide.index = idx.normalize()
+    wide.index.name = "date"
+    non_numeric = [c for c in wide.columns if not pd.api.types.is_numeric_dtype(wide[c])]
+    if non_numeric:
+        raise DataError(f"{path}: price column(s) {non_numeric[:5]} are not numeric")
+    if (wide < 0).any().any():
+        ticker = wide.columns[(wide < 0).any()][0]
+        raise DataError(f"{path}: negative close for {ticker}")
+    return wide.astype("float64").sort_index()
+
+
+def read_reference_csv(path: Path) -> pd.DataFrame:
+    """Read a reference CSV and check its required columns."""
+    _check_size(path)
+    frame = pd.read_csv(path)
+    missing = set(REFERENCE_COLUMNS[path.name]) - set(frame.columns)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
+    if path.name == "letf_registry.csv":
+        frame["leverage"] = pd.to_numeric(frame["leverage"], errors="coerce")
+        frame["aum_usd"] = pd.to_numeric(frame["aum_usd"], errors="coerce")
+    return frame
+
+
+class DirectoryProvider:
+    """Prices and reference data from a directory laid out as in this module's docstring."""
+
+    def __init__(self, root: Path, *, name: str, flows_seed: int = 20260204, simulate_flows_if_missing: bool = True):
+        self.root = Path(root)
+        self.name = name
+        self.flows_seed = flows_seed
+        self.simulate_flows_if_missing = simulate_flows_if_missing
+        if not self.root.is_dir():
+            raise DataError(f"data directory {self.root} does not exist")
+        self._prices: pd.DataFrame | None = None
+
+    def _price_path(self) -> Path:
+        for candidate in ("prices.parquet", "prices.csv"):
+            if (self.root / candidate).exists():
+                return self.root / candidate
+        raise DataError(f"{self.root}: no prices.parquet or prices.csv")
+
+    def _all_prices(self) -> pd.DataFrame:
+        if self._prices is None:
+            self._prices = read_prices_file(self._price_path())
+        return self._prices
+
+    def coverage(self) -> tuple[dt.date, dt.date]:
+        idx = self._all_prices().index
+        return idx[0].date(), idx[-1].date()
+
+    def prices(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        return self._all_prices().loc[pd.Timestamp(start) : pd.Timestamp(end)]
+
+    def reference_data(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for fname in REFERENCE_COLUMNS:
+            path = self.root / fname if (self.root / fname).exists() else SAMPLE_DIR / fname
+            out[fname.removesuffix(".csv")] = read_reference_csv(path)
+        fpath = self.root / "ff_factors_daily.parquet"
+        out["factors"] = pd.read_parquet(fpath if fpath.exists() else SAMPLE_DIR / "ff_factors_daily.parquet")
+        return out
+
+    def flows(self, start: dt.date, end: dt.date, ret_1d: pd.DataFrame) -> tuple[pd.DataFrame | None, bool]:
+        path = self.root / "flows.csv"
+        if path.exists():
+            _check_size(path)
+            flows = read_vendor_flows(path, known_tickers=set(ret_1d.columns))
+            return flows[(flows["date"] >= pd.Timestamp(start)) & (flows["date"] <= pd.Timestamp(end))], False
+        if not self.simulate_flows_if_missing:
+            return None, False
+        return simulate_flows(ret_1d, seed=self.flows_seed, start=pd.Timestamp(start), end=pd.Timestamp(end)), True
+
+    def sources(self) -> dict[str, str]:
+        if self.root == SAMPLE_DIR:
+            return dict(SAMPLE_SOURCES)
+        return {k: f"vendor files in {self.root}" if k in ("prices",) else v for k, v in SAMPLE_SOURCES.items()}

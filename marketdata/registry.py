@@ -1,0 +1,68 @@
+"""Provider lookup by name, and loading one date's :class:`MarketData`."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from marketdata.base import DataError, MarketData, Provider
+from marketdata.calendar import resolve_session
+from marketdata.directory import SAMPLE_DIR, DirectoryProvider
+
+PROVIDERS = ("sample", "parquet", "csv", "yfinance")
+
+
+def get_provider(name: str, *, data_dir: Path | None = None, flows_seed: int = 20260204) -> Provider:
+    """Build a provider by name (``sample``, ``parquet``, ``csv``, ``yfinance``)."""
+    if name == "sample":
+        return DirectoryProvider(SAMPLE_DIR, name="sample", flows_seed=flows_seed)
+    if name in ("parquet", "csv"):
+        if data_dir is None:
+            raise DataError(f"provider '{name}' needs a data directory (--data-dir or NIGHTDESK_DATA_DIR)")
+        return DirectoryProvider(data_dir, name=name, flows_seed=flows_seed)
+    if name == "yfinance":
+        from marketdata.yfinance_provider import YFinanceProvider
+
+        return YFinanceProvider(flows_seed=flows_seed)
+    raise DataError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def resolve_date(provider: Provider, day: dt.date | None, *, snap: bool = False) -> dt.date:
+    """The session to run: ``day`` checked against calendar and coverage, or the latest session."""
+    first, last = provider.coverage()
+    if day is None:
+        day, snap = last, True
+    return resolve_session(day, snap=snap, last_available=last, first_available=first)
+
+
+def load_market_data(provider: Provider, day: dt.date, *, history_days: int, flows_window_days: int = 300) -> MarketData:
+    """Everything for ``day``: prices up to it, reference data, flows for the past year."""
+    first, _ = provider.coverage()
+    start = max(first, day - dt.timedelta(days=int(history_days * 1.46)))
+    px = provider.prices(start, day)
+    if px.empty or px.index[-1].date() != day:
+        raise DataError(f"data for {day.isoformat()} not complete: the provider has no closes for that session")
+    ref = provider.reference_data()
+    ret = px.pct_change(fill_method=None)
+    flows_start = px.index[max(0, len(px) - flows_window_days)].date()
+    flows, simulated = provider.flows(flows_start, day, ret)
+    return MarketData(
+        date=day,
+        px_close=px,
+        sectors=ref["sectors"],
+        reference=ref["reference"],
+        letf_registry=ref["letf_registry"],
+        factors=ref["factors"],
+        flows=flows,
+        flows_simulated=simulated,
+        provider=provider.name,
+        sources=provider.sources(),
+    )
+
+
+def data_fingerprint(md: MarketData) -> str:
+    """Short hash of the inputs (closes up to the date + reference tables) for cache keys."""
+    h = pd.util.hash_pandas_object(md.px_close.iloc[-260:], index=True).sum()
+    r = pd.util.hash_pandas_object(md.letf_registry, index=False).sum()
+    return f"{md.provider}-{int(h) & 0xFFFFFFFF:08x}-{int(r) & 0xFFFF:04x}"

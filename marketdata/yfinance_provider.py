@@ -1,0 +1,55 @@
+"""Live prices from Yahoo Finance via the optional ``yfinance`` package (``pip install nightdesk[live]``).
+
+Reference data (sectors, caps, LETF registry, factors) come from the bundled sample; ETF AUM
+can be refreshed with :func:`fresh_aum_usd`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from marketdata.base import DataError
+from marketdata.directory import SAMPLE_DIR, DirectoryProvider
+
+
+def _yf():
+    try:
+        import yfinance  # type: ignore[import-not-found]
+    except ImportError:
+        raise DataError("provider 'yfinance' needs the optional package: pip install 'nightdesk[live]'") from None
+    return yfinance
+
+
+class YFinanceProvider(DirectoryProvider):
+    """Same universe as the sample, prices downloaded live."""
+
+    def __init__(self, *, flows_seed: int = 20260204):
+        super().__init__(SAMPLE_DIR, name="yfinance", flows_seed=flows_seed)
+        self._tickers = list(pd.read_parquet(SAMPLE_DIR / "prices.parquet").columns)
+
+    def _all_prices(self) -> pd.DataFrame:
+        if self._prices is None:
+            yf = _yf()
+            start = (dt.date.today() - dt.timedelta(days=365 * 12)).isoformat()
+            try:
+                raw = yf.download(self._tickers, start=start, auto_adjust=True, progress=False, threads=True)
+            except Exception as exc:  # network errors come in many types
+                raise DataError(f"provider 'yfinance': download failed ({exc.__class__.__name__}: {exc}); are we offline?") from None
+            if raw is None or raw.empty:
+                raise DataError("provider 'yfinance': no data returned; are we offline?")
+            close = raw["Close"] if isinstance(raw.columns, pd.MultiIndex) else raw
+            close.index = pd.DatetimeIndex(close.index.date, name="date")
+            self._prices = close.astype("float64")
+        return self._prices
+
+    def sources(self) -> dict[str, str]:
+        out = super().sources()
+        out["prices"] = "Yahoo Finance via yfinance (live download), adjusted closes"
+        return out
+
+
+def fresh_aum_usd(tickers: list[str]) -> pd.Series:  # pragma: no cover - network
+    """``totalAssets`` per ETF from Yahoo (USD)."""
+    yf = _yf()
+    return pd.Series({t: yf.Ticker(t).info.get("totalAssets") for t in tickers}, dtype="float64")

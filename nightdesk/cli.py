@@ -1,0 +1,144 @@
+"""nightdesk command line: thin commands over the Prefect flows."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nightly bilingual US equity strategy note.")
+data_app = typer.Typer(help="Inspect market data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+LANG_CHOICES = ("en", "zh-Hant", "zh-Hans")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+def _parse_date(value: Optional[str]) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--date {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-02-04")
+
+
+def _parse_langs(value: Optional[str]) -> Optional[list[str]]:
+    if value is None:
+        return None
+    langs = list(LANG_CHOICES) if value == "all" else [x.strip() for x in value.split(",") if x.strip()]
+    bad = [x for x in langs if x not in LANG_CHOICES]
+    if bad:
+        _fail(f"--lang {','.join(bad)} unknown; choose from {', '.join(LANG_CHOICES)} or 'all'")
+    return langs
+
+
+def _settings(**overrides):
+    from nightdesk.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"settings: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command()
+def run(
+    date: Optional[str] = typer.Option(None, "--date", help="Session date YYYY-MM-DD (default: latest session of the provider)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Editions: en,zh-Hant,zh-Hans or all (default from settings)."),
+    provider: Optional[str] = typer.Option(None, "--provider", help="sample (default), parquet, csv or yfinance."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory for the parquet/csv providers."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where output/<date>/ goes (default: output)."),
+    snap: bool = typer.Option(False, "--snap", help="On a weekend/holiday use the previous session."),
+) -> None:
+    """Compute, render and publish the note for one date (through the Prefect flow)."""
+    day = _parse_date(date)
+    langs = _parse_langs(lang)
+    settings = _settings(provider=provider, data_dir=data_dir, output_dir=output_dir)
+    _quiet_prefect()
+    from analytics.facts import FactsError
+    from analytics.quality import DataQualityError
+    from flows.nightly import regenerate_note
+    from marketdata.base import DataError
+    from rendering.pdf import RenderError
+    from rendering.publish import PublishError
+
+    t0 = time.perf_counter()
+    try:
+        result = regenerate_note(day, settings.provider, langs, snap, settings)
+    except (DataError, DataQualityError, FactsError, RenderError, PublishError) as exc:
+        _fail(str(exc))
+    typer.echo(f"published {result['folder']} in {time.perf_counter() - t0:.1f}s")
+    typer.echo(result["headline"])
+
+
+@data_app.command("check")
+def data_check(
+    date: Optional[str] = typer.Option(None, "--date", help="Session date YYYY-MM-DD."),
+    provider: Optional[str] = typer.Option(None, "--provider"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+    snap: bool = typer.Option(False, "--snap"),
+) -> None:
+    """Run the data-quality gate for a date and list what it excludes."""
+    import pandas as pd
+
+    from analytics.quality import DataQualityError, quality_gate, require_coverage
+    from marketdata.base import DataError
+    from marketdata.calendar import nyse
+    from marketdata.registry import get_provider, load_market_data, resolve_date
+
+    settings = _settings(provider=provider, data_dir=data_dir)
+    try:
+        prov = get_provider(settings.provider, data_dir=settings.data_dir)
+        day = resolve_date(prov, _parse_date(date), snap=snap)
+        md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
+        reg = md.letf_registry.set_index("ticker")
+        sessions = nyse().sessions_in_range(md.px_close.index[0], md.px_close.index[-1])
+        rep = quality_gate(md.px_close, pd.DatetimeIndex(sessions), leverage=reg["leverage"], proxy=reg["underlying_proxy"])
+        latest = md.sectors[md.sectors["snapshot"] == md.sectors["snapshot"].max()]["ticker"]
+        n_ok = require_coverage(rep.ret_1d, pd.Timestamp(day), [t for t in latest if t in md.px_close.columns])
+    except (DataError, DataQualityError) as exc:
+        _fail(str(exc))
+    window = rep.flags[rep.flags["date"] >= rep.ret_1d.index[-252]]
+    typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
+    for check, n in window.groupby("check").size().items():
+        typer.echo(f"  {check}: {n}")
+    for r in window[window["check"] != "stale_close"].itertuples():
+        typer.echo(f"  {r.date.date()} {r.ticker}: {r.detail}")
+    today = window[window["date"] == pd.Timestamp(day)]
+    for r in today.itertuples():
+        typer.echo(f"  on {day}: {r.ticker} {r.check} ({r.detail})")
+
+
+@app.command()
+def serve(
+    cron: str = typer.Option("30 18 * * 1-5", help="Cron schedule (America/New_York)."),
+) -> None:
+    """Serve the nightly flow with a cron schedule (local Prefect deployment)."""
+    _quiet_prefect()
+    from flows.nightly import nightly_note
+
+    nightly_note.serve(name="nightdesk-nightly", cron=cron, timezone="America/New_York") if "timezone" in nightly_note.serve.__code__.co_varnames else nightly_note.serve(name="nightdesk-nightly", cron=cron)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

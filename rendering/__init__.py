@@ -1,0 +1,1 @@
+"""Rendering: charts (matplotlib), HTML (Jinja2), PDF (WeasyPrint), atomic publishing."""

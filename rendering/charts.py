@@ -1,0 +1,157 @@
+"""House-style charts: one function per chart, each returns a Figure drawn from the facts.
+
+Colour-blind-safe (Okabe-Ito), readable in black and white (hatching / markers carry the
+meaning as well as colour); CJK labels via Noto Sans CJK. The caller saves and closes.
+"""
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#7f7f7f", "#D55E00"
+STYLE = {
+    "font.family": ["Noto Sans CJK TC", "DejaVu Sans"],
+    "font.size": 8.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.titleweight": "bold",
+    "axes.titlesize": 9.5,
+    "axes.titlelocation": "left",
+    "svg.fonttype": "none",
+    "savefig.bbox": "tight",
+}
+SIZE = (6.4, 2.6)
+
+LABELS = {
+    "en": {
+        "ls_cum": "L/S momentum, cumulative (%)", "dist": "Daily L/S moves since {y} (%): today marked",
+        "fwd": "L/S after past crash days: median and quartiles (%)", "sessions": "sessions after event",
+        "sectors": "Sector returns (%)", "themes": "Themes: day's z-score vs own past year",
+        "letf": "Estimated LETF rebalancing by underlying ($bn)", "scen": "LETF flow if all underlyings move ($bn)",
+        "move": "underlying move (%)", "flows": "Net buying intensity vs past year (simulated)", "retail": "retail", "inst": "institutions",
+        "today": "today", "source": "Source: nightdesk facts record; {src}",
+    },
+    "zh": {
+        "ls_cum": "多空動能組合累積報酬（%）", "dist": "{y}年以來多空每日變動（%），標示今日",
+        "fwd": "過往急跌後多空走勢：中位數與四分位（%）", "sessions": "事件後交易日",
+        "sectors": "類股報酬（%）", "themes": "主題籃子：當日相對過去一年標準化分數",
+        "letf": "估算槓桿型ETF再平衡（依標的，十億美元）", "scen": "標的同步變動時槓桿型ETF資金流（十億美元）",
+        "move": "標的變動（%）", "flows": "淨買入強度與過去一年（模擬）", "retail": "散戶", "inst": "機構",
+        "today": "今日", "source": "資料來源：nightdesk facts；{src}",
+    },
+}
+
+
+def _fig() -> tuple[Figure, plt.Axes]:
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=SIZE, dpi=100)
+    return fig, ax
+
+
+def _source(fig: Figure, text: str) -> None:
+    fig.text(0.0, -0.04, text, fontsize=6.5, color=GREY, ha="left", va="top", transform=fig.transFigure)
+
+
+def ls_cumulative(dates: list[str], cum_pct: list[float], labels: dict, ax=None) -> Figure:
+    """Cumulative L/S with the last day marked."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        x = np.array(dates, dtype="datetime64[D]")
+        ax.plot(x, cum_pct, color=BLUE, lw=1.3)
+        ax.plot(x[-1], cum_pct[-1], marker="o", ms=6, color=RED, mec="black")
+        ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(-30, 10), textcoords="offset points", fontsize=7.5)
+        ax.set_title(labels["ls_cum"])
+        ax.axhline(0, color=GREY, lw=0.8)
+    return fig
+
+
+def ls_distribution(edges: list[float], counts: list[int], today_pct: float, since: int, labels: dict, ax=None) -> Figure:
+    """Histogram of daily L/S moves with today's move marked."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        e = np.asarray(edges)
+        ax.bar(e[:-1], counts, width=np.diff(e), align="edge", color=BLUE, alpha=0.8, edgecolor="white", lw=0.3)
+        ax.set_yscale("log")
+        ax.axvline(today_pct, color=RED, lw=1.8, ls="--")
+        ax.annotate(labels["today"], (today_pct, max(counts) / 3), xytext=(5, 0), textcoords="offset points", fontsize=7.5)
+        ax.set_title(labels["dist"].format(y=since))
+    return fig
+
+
+def forward_paths(q25: list[float], med: list[float], q75: list[float], labels: dict, ax=None) -> Figure:
+    """Median and inter-quartile band of L/S paths after past events."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        x = np.arange(len(med))
+        ax.fill_between(x, q25, q75, color=BLUE, alpha=0.2, hatch="///", edgecolor=BLUE, lw=0)
+        ax.plot(x, med, color=BLUE, lw=1.6)
+        ax.axhline(0, color=GREY, lw=0.8)
+        ax.set_xlabel(labels["sessions"])
+        ax.set_title(labels["fwd"])
+    return fig
+
+
+def group_bars(names: list[str], values: list[float], title: str, ax=None) -> Figure:
+    """Horizontal bars sorted by value; negatives hatched so they read in grey print."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        fig.set_size_inches(6.4, 0.22 * len(names) + 0.8)
+        order = np.argsort(values)
+        v = np.asarray(values)[order]
+        n = [names[i] for i in order]
+        bars = ax.barh(n, v, color=[RED if x < 0 else GREEN for x in v], edgecolor="black", lw=0.3)
+        for bar, x in zip(bars, v):
+            if x < 0:
+                bar.set_hatch("////")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_title(title)
+        ax.grid(axis="y", visible=False)
+    return fig
+
+
+def scenario_curve(moves_pct: list[float], flow_usd: list[float], labels: dict, ax=None) -> Figure:
+    """LETF flow (USD bn) against a uniform underlying move."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        ax.plot(moves_pct, np.asarray(flow_usd) / 1e9, color=BLUE, marker="o")
+        ax.axhline(0, color=GREY, lw=0.8)
+        ax.axvline(0, color=GREY, lw=0.8)
+        ax.set_xlabel(labels["move"])
+        ax.set_title(labels["scen"])
+    return fig
+
+
+def intensity_history(dates: list[str], retail: list[float], inst: list[float], labels: dict, ax=None) -> Figure:
+    """Retail and institutional net intensity over the past year, today marked."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        x = np.array(dates, dtype="datetime64[D]")
+        ax.plot(x, retail, color=ORANGE, lw=1.0, label=labels["retail"])
+        ax.plot(x, inst, color=BLUE, lw=1.0, ls="--", label=labels["inst"])
+        ax.plot(x[-1], retail[-1], marker="o", color=ORANGE, mec="black")
+        ax.plot(x[-1], inst[-1], marker="s", color=BLUE, mec="black")
+        ax.axhline(0, color=GREY, lw=0.8)
+        ax.legend(frameon=False, loc="upper left", ncol=2)
+        ax.set_title(labels["flows"])
+    return fig
+
+
+def to_svg(fig: Figure, source: str, *, prefix: str) -> str:
+    """SVG text of ``fig`` with a source line and ids prefixed (several charts share a page); closes the figure."""
+    _source(fig, source)
+    buf = io.StringIO()
+    with plt.rc_context(STYLE):
+        fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg") :]
+    return svg.replace('id="', f'id="{prefix}-').replace('href="#', f'href="#{prefix}-').replace("url(#", f"url(#{prefix}-")

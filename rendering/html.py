@@ -1,0 +1,77 @@
+"""Self-contained HTML editions (inline CSS and SVG) from the facts record and composed text."""
+from __future__ import annotations
+
+from importlib import resources
+
+import jinja2
+from markupsafe import Markup
+
+from narrative.compose import Note, term
+from narrative.formatting import usd
+from rendering import charts as ch
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("templates", ""),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["usd"] = lambda value, lang: usd(value, lang)
+    return env
+
+
+def css() -> str:
+    """The house stylesheet."""
+    return (resources.files("templates") / "note.css").read_text(encoding="utf-8")
+
+
+def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
+    """Every chart of the note for ``lang``, as SVG text keyed by section."""
+    lab = ch.LABELS["en" if lang == "en" else "zh"]
+    src = lab["source"].format(src=facts["meta"]["provider"] + (" sample" if facts["meta"]["provider"] == "sample" else ""))
+    m, r, l, fl = facts["momentum"], facts["rotation"], facts["letf"], facts["flows"]
+    out: dict[str, str] = {}
+
+    def add(name: str, fig) -> None:
+        out[name] = ch.to_svg(fig, src, prefix=f"{name}-{lang}")
+
+    add("momentum_cum", ch.ls_cumulative(m["series"]["ls_cum_dates"], m["series"]["ls_cum_pct"], lab))
+    add("momentum_dist", ch.ls_distribution(m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], m["history"]["panel"]["since_year"], lab))
+    if m["series"]["fwd_path_med_pct"]:
+        add("momentum_fwd", ch.forward_paths(m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
+    groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
+    names = [g.get("name_en" if lang == "en" else "name_zh") or term(g["key"], lang, "sectors") for g in groups]
+    add("rotation_groups", ch.group_bars(names, [g["z"] for g in groups], lab["themes"]))
+    top = l["by_underlying"][:10]
+    add("letf_underlying", ch.group_bars([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
+    add("letf_scenarios", ch.scenario_curve([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
+    if fl.get("available"):
+        add("flows_intensity", ch.intensity_history(fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
+    return out
+
+
+def render_note_html(facts: dict, notes: list[Note], charts: dict[str, dict[str, str]], *, pdf: bool = False) -> str:
+    """One HTML document holding one or more editions (several = the bilingual edition).
+
+    Parameters
+    ----------
+    notes : list of Note
+        Editions, in page order.
+    charts : dict
+        lang -> chart name -> SVG text (trusted: produced by :mod:`rendering.charts`).
+    """
+    safe = {lang: {k: Markup(v) for k, v in c.items()} for lang, c in charts.items()}
+    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css()), pdf=pdf)
+
+
+def render_index(date: str, files: list[dict]) -> str:
+    """Index page of one date's outputs."""
+    return _env().get_template("index.html.j2").render(date=date, files=files, css=Markup(css()))
+
+
+def render_archive(dates: list[dict]) -> str:
+    """Archive page listing every published date."""
+    return _env().get_template("archive.html.j2").render(dates=dates, css=Markup(css()))

@@ -1,0 +1,45 @@
+"""Write one date's complete set of files into a staging folder."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from narrative.compose import Note, compose_note
+from rendering.html import chart_svgs, render_index, render_note_html
+from rendering.pdf import write_pdf
+from rendering.publish import manifest, write_json
+
+
+def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) -> dict:
+    """facts.json, charts/, note.<lang>.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
+
+    Returns
+    -------
+    dict
+        ``{"timings_s": {...}, "files": [...], "headline": str}``.
+    """
+    timings = {}
+    write_json(folder / "facts.json", facts)
+    (folder / "charts").mkdir()
+    notes: dict[str, Note] = {}
+    charts: dict[str, dict[str, str]] = {}
+    t0 = time.perf_counter()
+    for lang in langs:
+        notes[lang] = compose_note(facts, lang)
+        charts[lang] = chart_svgs(facts, lang)
+        for name, svg in charts[lang].items():
+            (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
+    timings["compose_and_charts"] = time.perf_counter() - t0
+    for lang in langs:
+        (folder / f"note.{lang}.html").write_text(render_note_html(facts, [notes[lang]], {lang: charts[lang]}), encoding="utf-8")
+        t = time.perf_counter()
+        write_pdf(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), folder / f"note.{lang}.pdf", base_dir=folder)
+        timings[f"pdf_{lang}"] = time.perf_counter() - t
+    if len(langs) > 1:
+        t = time.perf_counter()
+        write_pdf(render_note_html(facts, [notes[x] for x in langs], charts, pdf=True), folder / "note.bilingual.pdf", base_dir=folder)
+        timings["pdf_bilingual"] = time.perf_counter() - t
+    files = [{"name": p.name, "kb": round(p.stat().st_size / 1024)} for p in sorted(folder.iterdir()) if p.is_file()]
+    (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")
+    write_json(folder / "manifest.json", manifest(folder, version=version, data_as_of=facts["meta"]["data_as_of"]))
+    return {"timings_s": timings, "files": [f["name"] for f in files], "headline": notes[langs[0]].headline}

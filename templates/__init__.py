@@ -1,0 +1,1 @@
+"""Jinja2 templates (HTML/CSS for the note and email; narrative text macros)."""

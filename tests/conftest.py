@@ -1,0 +1,58 @@
+"""Shared fixtures: the bundled sample, loaded once; one published note for 2026-02-04."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def sample_provider():
+    from marketdata.registry import get_provider
+
+    return get_provider("sample")
+
+
+@pytest.fixture(scope="session")
+def sample_prices(sample_provider) -> pd.DataFrame:
+    first, last = sample_provider.coverage()
+    return sample_provider.prices(first, last)
+
+
+@pytest.fixture(scope="session")
+def registry(sample_provider) -> pd.DataFrame:
+    return sample_provider.reference_data()["letf_registry"]
+
+
+@pytest.fixture(scope="session")
+def gate_report(sample_prices, registry):
+    from analytics.quality import quality_gate
+    from marketdata.calendar import nyse
+
+    reg = registry.set_index("ticker")
+    sessions = nyse().sessions_in_range(sample_prices.index[0], sample_prices.index[-1])
+    return quality_gate(sample_prices, pd.DatetimeIndex(sessions), leverage=reg["leverage"], proxy=reg["underlying_proxy"])
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, prefect_harness):
+    """Run the real flow once for 2026-02-04 into a temporary output folder."""
+    from flows.nightly import regenerate_note
+    from nightdesk.settings import Settings
+
+    out = tmp_path_factory.mktemp("output")
+    settings = Settings(output_dir=out, langs=["en", "zh-Hant", "zh-Hans"])
+    result = regenerate_note(dt.date(2026, 2, 4), "sample", None, False, settings)
+    return out, result

@@ -1,0 +1,68 @@
+"""The real Prefect flow for 2026-02-04: files, PDF text, Chinese glyphs, self-contained HTML."""
+import json
+import re
+
+import pytest
+from pypdf import PdfReader
+
+
+def test_outputs_exist(published):
+    out, result = published
+    folder = out / "2026-02-04"
+    names = {p.name for p in folder.iterdir()}
+    for lang in ("en", "zh-Hant", "zh-Hans"):
+        assert f"note.{lang}.html" in names and f"note.{lang}.pdf" in names
+    assert {"facts.json", "manifest.json", "note.bilingual.pdf", "index.html", "charts"} <= names
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+    for pdf in folder.glob("*.pdf"):
+        assert pdf.stat().st_size < 1_500_000
+
+
+def test_pdf_text_has_headline_number_and_chinese(published):
+    out, _ = published
+    facts = json.loads((out / "2026-02-04" / "facts.json").read_text())
+    ls = f"{abs(facts['momentum']['ls_ret_pct']):.1f}%"
+    en = "".join(p.extract_text() for p in PdfReader(out / "2026-02-04" / "note.en.pdf").pages)
+    assert ls in en and "Risk disclaimer" in en
+    zh = "".join(p.extract_text() for p in PdfReader(out / "2026-02-04" / "note.zh-Hant.pdf").pages)
+    assert "多空動能組合" in zh and ls in zh and "風險揭露與免責聲明" in zh
+    hans = "".join(p.extract_text() for p in PdfReader(out / "2026-02-04" / "note.zh-Hans.pdf").pages)
+    assert "多空动量组合" in hans and "多头组合" in hans and "风险提示及免责声明" in hans
+
+
+def test_html_self_contained(published):
+    out, _ = published
+    for html in (out / "2026-02-04").glob("note.*.html"):
+        text = html.read_text()
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), html.name
+        assert "<svg" in text
+
+
+def test_facts_numbers_in_text(published):
+    out, _ = published
+    facts = json.loads((out / "2026-02-04" / "facts.json").read_text())
+    html = (out / "2026-02-04" / "note.en.html").read_text()
+    m = facts["momentum"]
+    assert f"{abs(m['ls_ret_pct']):.1f}%" in html
+    assert f"\u2212{abs(m['ls_z']):.1f}σ" in html
+    assert facts["meta"]["simulated"] == ["flows"] and "simulated" in html
+
+
+def test_template_escapes_script():
+    from narrative.compose import compose_note  # noqa: F401
+    from rendering.html import _env
+
+    out = _env().from_string("<p>{{ x }}</p>").render(x="<script>alert(1)</script>")
+    assert "<script>" not in out and "&lt;script&gt;" in out
+
+
+def test_url_fetcher_sandbox(tmp_path):
+    from weasyprint.urls import URLFetchingError
+
+    from rendering.pdf import SandboxFetcher
+
+    f = SandboxFetcher(tmp_path)
+    for url in ("file:///etc/passwd", "http://example.com/x.css"):
+        with pytest.raises(URLFetchingError):
+            f.fetch(url)
