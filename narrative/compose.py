@@ -105,6 +105,7 @@ def _env(lang: str) -> jinja2.Environment:
     money_lang = lang
     tok = (lambda table, key: f"\ue000{table}:{key}\ue001") if zh else (lambda table, key: term(key, "en", table))
     env.globals.update(
+        P="\n\n",
         t=lambda key: (term(key, "en"), tok("terms", key))[zh] if key in glossary()["terms"] else term(key, lang),
         sector=lambda name: tok("sectors", name),
         underlying=lambda proxy: tok("underlyings", proxy) if proxy in glossary()["underlyings"] else proxy,

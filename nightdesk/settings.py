@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
     langs: list[Lang] = ["en", "zh-Hant"]
     flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
-    history_days: int = Field(1300, ge=300, description="sessions of history loaded before the date")
+    history_days: int = Field(3000, ge=300, description="sessions of history loaded before the date (the whole sample by default)")
     momentum: MomentumSettings = MomentumSettings()
     delivery: DeliverySettings = DeliverySettings()
 

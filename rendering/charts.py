@@ -147,9 +147,9 @@ def intensity_history(dates: list[str], retail: list[float], inst: list[float], 
 
 def to_svg(fig: Figure, source: str, *, prefix: str) -> str:
     """SVG text of ``fig`` with a source line and ids prefixed (several charts share a page); closes the figure."""
-    _source(fig, source)
     buf = io.StringIO()
     with plt.rc_context(STYLE):
+        _source(fig, source)
         fig.savefig(buf, format="svg")
     plt.close(fig)
     svg = buf.getvalue()

@@ -32,11 +32,11 @@ def test_no_look_ahead():
 
 
 @pytest.fixture(scope="module")
-def baskets(gate_report, sample_provider):
+def baskets(gate_report, sample_provider, sample_prices):
     sectors = sample_provider.reference_data()["sectors"]
     members = sorted(set(sectors.loc[sectors["snapshot"] == "2026-08-08", "ticker"]) & set(gate_report.ret_1d.columns))
     r = gate_report.ret_1d[members]
-    wl, ws = mo.basket_weights(r, r.add(1).cumprod())
+    wl, ws = mo.basket_weights(r, sample_prices[members])
     return mo.basket_returns(r, wl, ws)
 
 
