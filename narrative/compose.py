@@ -223,3 +223,26 @@ def compose_note(facts: dict, lang: str) -> Note:
         email_disclaimer=email,
         labels={k: term(k, lang) for k in ("key_takeaways", "data_methods", "simulated")},
     )
+
+
+EMAIL_LABELS = {
+    "en": ("The full note is attached as a PDF.", "Unsubscribe"),
+    "zh-Hant": ("完整報告請見附件PDF。", "取消訂閱"),
+    "zh-Hans": ("完整报告请见附件PDF。", "取消订阅"),
+}
+
+
+def email_summary(facts: dict, lang: str) -> dict:
+    """Headline, three takeaways and the two-line disclaimer for an email, in ``lang``."""
+    note = compose_note(facts, lang)
+    attach, unsub = EMAIL_LABELS[lang]
+    return {
+        "lang": lang,
+        "title": note.title,
+        "date_label": note.dateline,
+        "headline": note.headline,
+        "takeaways": note.takeaways[:3],
+        "disclaimer": note.email_disclaimer,
+        "attachment_line": attach,
+        "unsubscribe_label": unsub,
+    }

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nightly bilingual US equity strategy note.")
 data_app = typer.Typer(help="Inspect market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+subs_app = typer.Typer(help="Manage email subscribers.", no_args_is_help=True)
+app.add_typer(subs_app, name="subscribers")
 
 LANG_CHOICES = ("en", "zh-Hant", "zh-Hans")
 
@@ -134,6 +136,90 @@ def serve(
     from flows.nightly import nightly_note
 
     nightly_note.serve(name="nightdesk-nightly", cron=cron, timezone="America/New_York") if "timezone" in nightly_note.serve.__code__.co_varnames else nightly_note.serve(name="nightdesk-nightly", cron=cron)
+
+
+def _db():
+    from delivery.store import connect
+
+    return connect(_settings().delivery.db_url)
+
+
+@subs_app.command("add")
+def subscribers_add(
+    email: str,
+    name: str = typer.Option("", "--name"),
+    lang: str = typer.Option("en", "--lang", help="en, zh-Hant, zh-Hans or bilingual."),
+) -> None:
+    """Add or re-activate a subscriber."""
+    from delivery.store import SubscriberError, add_subscriber
+
+    try:
+        sub = add_subscriber(_db(), email, name=name, language=lang)
+    except SubscriberError as exc:
+        _fail(str(exc))
+    typer.echo(f"added {sub.email} ({sub.language})")
+
+
+@subs_app.command("remove")
+def subscribers_remove(email: str) -> None:
+    """Unsubscribe an address (kept in the database with status 'unsubscribed')."""
+    from delivery.store import SubscriberError, set_status
+
+    try:
+        found = set_status(_db(), email, "unsubscribed")
+    except SubscriberError as exc:
+        _fail(str(exc))
+    if not found:
+        _fail(f"{email}: not a subscriber")
+    typer.echo(f"unsubscribed {email}")
+
+
+@subs_app.command("list")
+def subscribers_list(status: Optional[str] = typer.Option(None, "--status")) -> None:
+    """List subscribers: email, language, status."""
+    from delivery.store import list_subscribers
+
+    for s in list_subscribers(_db(), status=status):
+        typer.echo(f"{s.email}\t{s.language}\t{s.status}\t{s.name}")
+
+
+@subs_app.command("import")
+def subscribers_import(file: Path) -> None:
+    """Import a CSV with columns email,name,language; bad rows are reported, the rest imported."""
+    from delivery.store import import_csv
+
+    if not file.exists():
+        _fail(f"{file}: no such file")
+    ok, problems = import_csv(_db(), file.read_text(encoding="utf-8"))
+    for p in problems:
+        typer.secho(f"skipped {file}:{p}", fg="yellow", err=True)
+    typer.echo(f"imported {ok}, skipped {len(problems)}")
+
+
+@subs_app.command("export")
+def subscribers_export() -> None:
+    """Write all subscribers as CSV to stdout."""
+    from delivery.store import export_csv
+
+    typer.echo(export_csv(_db()), nl=False)
+
+
+@app.command("deliver")
+def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note date YYYY-MM-DD.")) -> None:
+    """Email the published note of a date to active subscribers (exactly once per subscriber)."""
+    day = _parse_date(date)
+    settings = _settings()
+    _quiet_prefect()
+    from flows.deliver import DeliveryError, deliver_note
+    from rendering.publish import PublishError
+
+    try:
+        rep = deliver_note(day, settings)
+    except (DeliveryError, PublishError) as exc:
+        _fail(str(exc))
+    typer.echo(f"sent {rep.sent}, already sent {rep.skipped_already_sent}, bounced {rep.failed_permanent}, gave up {rep.gave_up}")
+    if rep.gave_up:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

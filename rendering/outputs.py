@@ -35,9 +35,10 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
         t = time.perf_counter()
         write_pdf(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), folder / f"note.{lang}.pdf", base_dir=folder)
         timings[f"pdf_{lang}"] = time.perf_counter() - t
-    if len(langs) > 1:
+    pair = [x for x in ("en", "zh-Hant") if x in langs] if {"en", "zh-Hant"} <= set(langs) else list(langs)
+    if len(pair) > 1:
         t = time.perf_counter()
-        write_pdf(render_note_html(facts, [notes[x] for x in langs], charts, pdf=True), folder / "note.bilingual.pdf", base_dir=folder)
+        write_pdf(render_note_html(facts, [notes[x] for x in pair], {x: charts[x] for x in pair}, pdf=True), folder / "note.bilingual.pdf", base_dir=folder)
         timings["pdf_bilingual"] = time.perf_counter() - t
     files = [{"name": p.name, "kb": round(p.stat().st_size / 1024)} for p in sorted(folder.iterdir()) if p.is_file()]
     (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")

@@ -78,4 +78,8 @@ def test_event_study_forward_window_inside_history():
     assert list(events) == [idx[20], idx[100]]  # 25 de-clustered
     summary, table = mo.event_study(ls, events)
     assert summary.loc[21, "n"] == 2
-    assert summary.loc[21, "median_pct"] == pytest.approx(100 * (1.001**21 - 1))
+    fwd_a = 0.9 * 1.001**20 - 1  # event 20: the -10% of session 25 falls inside its 21 sessions
+    fwd_b = 1.001**21 - 1  # event 100: a clean drift
+    assert summary.loc[21, "median_pct"] == pytest.approx(100 * (fwd_a + fwd_b) / 2)
+    assert summary.loc[21, "hit_rate_pct"] == 50.0
+    assert table.loc[0, "ptt_pct"] == pytest.approx(-10.0)  # peak at session 24, trough at 25

@@ -1,0 +1,1 @@
+"""Delivery: subscribers database, email messages, SMTP / outbox transports, exactly-once sending."""

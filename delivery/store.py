@@ -1,0 +1,150 @@
+"""Subscribers and the send ledger in a real database (SQLite file by default, any SQLAlchemy URL)."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+LANGUAGES = ("en", "zh-Hant", "zh-Hans", "bilingual")
+STATUSES = ("active", "unsubscribed", "bounced")
+
+metadata = sa.MetaData()
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("created_utc", sa.DateTime, nullable=False),
+    sa.Column("unsubscribe_token", sa.String(64), nullable=False, unique=True),
+)
+send_ledger = sa.Table(
+    "send_ledger",
+    metadata,
+    sa.Column("note_date", sa.String(10), primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
+    sa.Column("message_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("updated_utc", sa.DateTime, nullable=False),
+)
+
+
+class SubscriberError(ValueError):
+    """Invalid subscriber data; the message names the field and value."""
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    language: str
+    status: str
+    unsubscribe_token: str
+
+
+def connect(url: str) -> sa.Engine:
+    """Open (and create) the database; a SQLite file is created owner-only (0600)."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.touch(mode=0o600)
+        os.chmod(path, 0o600)
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def clean_email(email: str) -> str:
+    """Validated, normalised address; rejects CR/LF and anything RFC 5322 does not allow."""
+    if any(c in email for c in "\r\n\0"):
+        raise SubscriberError(f"email {email!r}: contains a line break")
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"email {email!r}: {exc}") from None
+
+
+def clean_name(name: str) -> str:
+    """A display name without control characters (no header injection)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise SubscriberError(f"name {name!r}: contains control characters")
+    return name.strip()[:200]
+
+
+def add_subscriber(engine: sa.Engine, email: str, *, name: str = "", language: str = "en") -> Subscriber:
+    """Add (or re-activate) a subscriber."""
+    email, name = clean_email(email), clean_name(name)
+    if language not in LANGUAGES:
+        raise SubscriberError(f"language {language!r}: choose one of {', '.join(LANGUAGES)}")
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+        if row is None:
+            conn.execute(subscribers.insert().values(email=email, name=name, language=language, status="active",
+                                                     created_utc=_now(), unsubscribe_token=secrets.token_urlsafe(24)))
+        else:
+            conn.execute(subscribers.update().where(subscribers.c.email == email).values(name=name, language=language, status="active"))
+        row = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).one()
+    return Subscriber(row.id, row.email, row.name, row.language, row.status, row.unsubscribe_token)
+
+
+def set_status(engine: sa.Engine, email: str, status: str) -> bool:
+    """Mark a subscriber unsubscribed / bounced / active; False if unknown."""
+    with engine.begin() as conn:
+        res = conn.execute(subscribers.update().where(subscribers.c.email == clean_email(email)).values(status=status))
+    return res.rowcount > 0
+
+
+def list_subscribers(engine: sa.Engine, *, status: str | None = None) -> list[Subscriber]:
+    """All subscribers (optionally of one status), by id."""
+    q = sa.select(subscribers).order_by(subscribers.c.id)
+    if status:
+        q = q.where(subscribers.c.status == status)
+    with engine.connect() as conn:
+        return [Subscriber(r.id, r.email, r.name, r.language, r.status, r.unsubscribe_token) for r in conn.execute(q)]
+
+
+def import_csv(engine: sa.Engine, text: str) -> tuple[int, list[str]]:
+    """Import ``email,name,language`` rows; returns (imported, problems naming the line)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "email" not in reader.fieldnames:
+        return 0, ["header: needs at least an 'email' column (email,name,language)"]
+    seen, ok, problems = set(), 0, []
+    for line, row in enumerate(reader, start=2):
+        email = (row.get("email") or "").strip()
+        try:
+            norm = clean_email(email)
+            if norm in seen:
+                raise SubscriberError(f"email {email!r}: duplicate in file")
+            seen.add(norm)
+            add_subscriber(engine, norm, name=row.get("name") or "", language=(row.get("language") or "en").strip())
+            ok += 1
+        except SubscriberError as exc:
+            problems.append(f"line {line}: {exc}")
+    return ok, problems
+
+
+def export_csv(engine: sa.Engine) -> str:
+    """All subscribers as CSV."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["email", "name", "language", "status"])
+    for s in list_subscribers(engine):
+        w.writerow([s.email, s.name, s.language, s.status])
+    return out.getvalue()

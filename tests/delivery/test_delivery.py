@@ -1,0 +1,149 @@
+"""Delivery against a real local SMTP server (aiosmtpd on 127.0.0.1)."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from delivery.send import deliver
+from delivery.store import SubscriberError, add_subscriber, connect, import_csv, list_subscribers, set_status
+from delivery.transport import OutboxTransport, SmtpTransport
+from narrative.compose import email_summary
+
+
+class Recorder:
+    """SMTP handler that keeps messages; can drop the connection after N messages, or reject one address."""
+
+    def __init__(self, drop_after: int | None = None, reject: str | None = None):
+        self.messages: list[email.message.EmailMessage] = []
+        self.drop_after = drop_after
+        self.reject = reject
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject and address == self.reject:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.drop_after is not None and len(self.messages) >= self.drop_after:
+            self.drop_after = None  # drop once
+            server.transport.close()
+            return "421 closing"
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp():
+    servers = []
+
+    def start(**kw):
+        handler = Recorder(**kw)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        ctl = Controller(handler, hostname="127.0.0.1", port=port)
+        ctl.start()
+        servers.append(ctl)
+        return handler, port
+
+    yield start
+    for ctl in servers:
+        ctl.stop()
+
+
+@pytest.fixture(scope="module")
+def facts(published):
+    out, _ = published
+    return json.loads((out / "2026-02-04" / "facts.json").read_text()), out / "2026-02-04"
+
+
+def _people(engine):
+    add_subscriber(engine, "ann@example.com", name="Ann", language="en")
+    add_subscriber(engine, "bo@example.com", name="Bo", language="zh-Hant")
+    add_subscriber(engine, "cy@example.com", name="Cy", language="zh-Hans")
+    add_subscriber(engine, "di@example.com", name="Di", language="bilingual")
+    add_subscriber(engine, "ed@example.com", name="Ed", language="en")
+    set_status(engine, "ed@example.com", "unsubscribed")
+
+
+def _send(engine, folder, facts, transport, **kw):
+    pdf = {"en": "note.en.pdf", "zh-Hant": "note.zh-Hant.pdf", "zh-Hans": "note.zh-Hans.pdf", "bilingual": "note.bilingual.pdf"}
+    return deliver(engine, "2026-02-04", pdf_for=lambda lang: folder / pdf[lang],
+                   summary_for=lambda lang: email_summary(facts, "en" if lang == "bilingual" else lang), transport=transport,
+                   from_addr="Desk <desk@nightdesk.invalid>", unsubscribe_mailto="u@nightdesk.invalid",
+                   unsubscribe_url="https://nightdesk.invalid/u", rate_per_s=1000, backoff_s=(0.01,), **kw)
+
+
+def test_right_people_right_language(tmp_path, facts, smtp):
+    f, folder = facts
+    engine = connect(f"sqlite:///{tmp_path}/subs.db")
+    assert stat.S_IMODE((tmp_path / "subs.db").stat().st_mode) == 0o600
+    _people(engine)
+    handler, port = smtp()
+    rep = _send(engine, folder, f, SmtpTransport("127.0.0.1", port))
+    assert rep.sent == 4
+    got = {m["To"].addresses[0].addr_spec: m for m in handler.messages}
+    assert set(got) == {"ann@example.com", "bo@example.com", "cy@example.com", "di@example.com"}  # not ed
+    bo = got["bo@example.com"]
+    assert "美股策略" in bo["Subject"]
+    assert bo["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" and "mailto:" in bo["List-Unsubscribe"]
+    att = [p for p in bo.iter_attachments()]
+    assert att[0].get_content_type() == "application/pdf" and att[0].get_filename().endswith("zh-Hant.pdf")
+    assert att[0].get_content()[:4] == b"%PDF"
+    text = bo.get_body(("plain",)).get_content()
+    assert "僅供參考" in text and f["momentum"]["ls_ret_pct"] and "多空動能組合" in text
+    cy = got["cy@example.com"].get_body(("plain",)).get_content()
+    assert "多空动量组合" in cy and "仅供参考" in cy
+    assert [p.get_filename() for p in got["di@example.com"].iter_attachments()] == ["nightdesk-2026-02-04-bilingual.pdf"]
+
+
+def test_drop_then_resume_exactly_once(tmp_path, facts, smtp):
+    f, folder = facts
+    engine = connect(f"sqlite:///{tmp_path}/subs.db")
+    _people(engine)
+    handler, port = smtp(drop_after=2)
+    rep = _send(engine, folder, f, SmtpTransport("127.0.0.1", port))
+    assert rep.retried >= 1 and rep.sent == 4
+    again = _send(engine, folder, f, SmtpTransport("127.0.0.1", port))
+    assert again.sent == 0 and again.skipped_already_sent == 4
+    to = sorted(m["To"].addresses[0].addr_spec for m in handler.messages)
+    assert to == ["ann@example.com", "bo@example.com", "cy@example.com", "di@example.com"]
+
+
+def test_permanent_failure_marks_bounced(tmp_path, facts, smtp):
+    f, folder = facts
+    engine = connect(f"sqlite:///{tmp_path}/subs.db")
+    _people(engine)
+    handler, port = smtp(reject="bo@example.com")
+    rep = _send(engine, folder, f, SmtpTransport("127.0.0.1", port))
+    assert rep.sent == 3 and rep.failed_permanent == 1
+    assert [s.email for s in list_subscribers(engine, status="bounced")] == ["bo@example.com"]
+
+
+def test_outbox_transport(tmp_path, facts):
+    f, folder = facts
+    engine = connect(f"sqlite:///{tmp_path}/subs.db")
+    _people(engine)
+    rep = _send(engine, folder, f, OutboxTransport(tmp_path / "outbox"))
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert rep.sent == 4 and len(files) == 4
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+
+
+def test_header_injection_and_import_report(tmp_path):
+    engine = connect(f"sqlite:///{tmp_path}/subs.db")
+    with pytest.raises(SubscriberError, match="line break"):
+        add_subscriber(engine, "x@example.com\r\nBcc: all@example.com")
+    with pytest.raises(SubscriberError, match="control characters"):
+        add_subscriber(engine, "y@example.com", name="Y\nBcc: z@example.com")
+    ok, problems = import_csv(engine, "email,name,language\na@example.com,A,en\nnot-an-email,B,en\nb@example.com,B,fr\na@example.com,A2,en\n")
+    assert ok == 1
+    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5"]
