@@ -7,6 +7,11 @@ import datetime as dt
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import hashlib
+import time
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -17,7 +22,7 @@ from analytics.facts import build_facts
 from analytics.quality import DataQualityError, quality_gate, require_coverage
 from marketdata.base import DataError, MarketData
 from marketdata.calendar import is_session, nyse, why_not_session
-from marketdata.registry import get_provider, load_market_data, resolve_date
+from marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import write_outputs
@@ -36,12 +41,18 @@ def _retry_io(task, task_run, state) -> bool:
     return False
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_retry_io, task_run_name="fetch {provider_name} {day}")
-def fetch(provider_name: str, day: dt.date | None, snap: bool, settings: Settings) -> MarketData:
-    """Resolve the session and load its market data."""
-    provider = get_provider(provider_name, data_dir=settings.data_dir, flows_seed=settings.flows_seed)
+@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_retry_io, task_run_name="fetch {day}")
+def fetch(provider: Any, day: dt.date | None, snap: bool, settings: Settings) -> MarketData:
+    """Resolve the session and load its market data (``provider``: a name or a Provider)."""
+    if isinstance(provider, str):
+        provider = get_provider(provider, data_dir=settings.data_dir, flows_seed=settings.flows_seed)
     session = resolve_date(provider, day, snap=snap)
     return load_market_data(provider, session, history_days=settings.history_days)
+
+
+def _fetch_with_policy(settings: Settings):
+    delays = list(settings.fetch_retry_delays_s)
+    return fetch.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
 
 
 def members_of(md: MarketData) -> list[str]:
@@ -107,6 +118,11 @@ def publish(facts: dict, langs: list[str], output_dir: Path) -> dict:
     return {**info, "folder": str(target)}
 
 
+def hash_text(text: str) -> str:
+    """Short sha256 of ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def load_themes() -> dict:
     """Theme baskets from ``nightdesk/themes.toml``."""
     return tomllib.loads((resources.files("nightdesk") / "themes.toml").read_text(encoding="utf-8"))["themes"]
@@ -127,20 +143,35 @@ def _meta(md: MarketData, g: dict) -> dict:
     }
 
 
+def inputs_key(md: MarketData, settings: Settings, langs: list[str]) -> str:
+    """What a published note was built from: data fingerprint, code version, settings, editions."""
+    cfg = settings.model_dump_json(exclude={"delivery", "output_dir"})
+    return f"{data_fingerprint(md)}|{__version__}|{hash_text(cfg + ','.join(langs))}"
+
+
+def compute_facts(md: MarketData, settings: Settings) -> dict:
+    """The four analyses and the facts record for one date, sequentially (used by backfill)."""
+    g = gate.fn(md)
+    mom, legs = momentum_task.fn(md, g, settings)
+    return build_facts(_meta(md, g), mom, rotation_task.fn(md, g, legs, load_themes()), letf_task.fn(md, g), flows_task.fn(md, g, legs))
+
+
 @flow(name="regenerate-note", log_prints=False)
-def regenerate_note(date: dt.date | None = None, provider: str | None = None, langs: list[str] | None = None, snap: bool = False, settings: Settings | None = None) -> dict:
+def regenerate_note(date: dt.date | None = None, provider: Any = None, langs: list[str] | None = None, snap: bool = False, settings: Settings | None = None) -> dict:
     """Build and publish the note for ``date`` (default: the provider's latest session)."""
     settings = settings or Settings()
     logger = get_run_logger()
-    md = fetch(provider or settings.provider, date, snap, settings)
+    md = _fetch_with_policy(settings)(provider or settings.provider, date, snap, settings)
     g = gate(md)
     mom_future = momentum_task.submit(md, g, settings)
     letf_future = letf_task.submit(md, g)
     mom, legs = mom_future.result()
     rot_future = rotation_task.submit(md, g, legs, load_themes())
     flows_future = flows_task.submit(md, g, legs)
-    facts = build_facts(_meta(md, g), mom, rot_future.result(), letf_future.result(), flows_future.result())
-    info = publish(facts, list(langs or settings.langs), settings.output_dir)
+    langs = list(langs or settings.langs)
+    meta = {**_meta(md, g), "inputs_key": inputs_key(md, settings, langs)}
+    facts = build_facts(meta, mom, rot_future.result(), letf_future.result(), flows_future.result())
+    info = publish(facts, langs, settings.output_dir)
     m, l = facts["momentum"], facts["letf"]
     create_markdown_artifact(
         key="nightdesk-note",
@@ -152,10 +183,23 @@ def regenerate_note(date: dt.date | None = None, provider: str | None = None, la
 
 
 @flow(name="nightly-note")
-def nightly_note(provider: str | None = None, settings: Settings | None = None) -> dict | None:
-    """Scheduled entry point: skip non-sessions (logged), else regenerate the latest session."""
-    today = dt.datetime.now(tz=dt.timezone(dt.timedelta(hours=-5))).date()
+def nightly_note(provider: Any = None, settings: Settings | None = None, today: dt.date | None = None) -> dict | None:
+    """Scheduled entry point: skip non-sessions (logged); wait for late data within the window;
+    then publish today's session. Never publishes a note built on yesterday's closes.
+    """
+    settings = settings or Settings()
+    today = today or dt.datetime.now(ZoneInfo("America/New_York")).date()
+    logger = get_run_logger()
     if not is_session(today):
-        get_run_logger().info("skipping %s: %s", today, why_not_session(today))
+        logger.info("skipping %s: %s", today, why_not_session(today))
         return None
-    return regenerate_note(today, provider, None, False, settings)
+    deadline = time.monotonic() + settings.late_data_window_s
+    while True:
+        try:
+            return regenerate_note(today, provider, None, False, settings)
+        except (DataError, DataQualityError) as exc:
+            late = "beyond the provider's data" in str(exc) or "not complete" in str(exc)
+            if not late or time.monotonic() >= deadline:
+                raise DataError(f"data for {today.isoformat()} not complete: {exc}") from None
+            logger.warning("data for %s not complete yet (%s); retrying in %ss", today, exc, settings.late_data_poll_s)
+            time.sleep(settings.late_data_poll_s)

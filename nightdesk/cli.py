@@ -127,15 +127,58 @@ def data_check(
         typer.echo(f"  on {day}: {r.ticker} {r.check} ({r.detail})")
 
 
+def nightly_schedule(cron: str):
+    """The nightly schedule: ``cron`` in America/New_York (default 18:30 Mon-Fri)."""
+    from prefect.schedules import Cron
+
+    return Cron(cron, timezone="America/New_York")
+
+
 @app.command()
 def serve(
-    cron: str = typer.Option("30 18 * * 1-5", help="Cron schedule (America/New_York)."),
+    cron: str = typer.Option("30 18 * * 1-5", help="Cron schedule, America/New_York time."),
 ) -> None:
-    """Serve the nightly flow with a cron schedule (local Prefect deployment)."""
+    """Serve the nightly flow on a cron schedule (a local Prefect deployment; Ctrl-C stops)."""
     _quiet_prefect()
     from flows.nightly import nightly_note
 
-    nightly_note.serve(name="nightdesk-nightly", cron=cron, timezone="America/New_York") if "timezone" in nightly_note.serve.__code__.co_varnames else nightly_note.serve(name="nightdesk-nightly", cron=cron)
+    nightly_note.serve(name="nightdesk-nightly", schedule=nightly_schedule(cron))
+
+
+@app.command()
+def backfill(
+    start: str = typer.Option(..., "--start", help="First date YYYY-MM-DD."),
+    end: str = typer.Option(..., "--end", help="Last date YYYY-MM-DD."),
+    lang: Optional[str] = typer.Option(None, "--lang"),
+    provider: Optional[str] = typer.Option(None, "--provider"),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir"),
+    force: bool = typer.Option(False, "--force", help="Rebuild dates already published from the same inputs."),
+    dask: bool = typer.Option(False, "--dask", help="Run on a local Dask cluster (needs nightdesk[dask])."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786."),
+) -> None:
+    """Publish every session between two dates in one flow run; resumable."""
+    d0, d1 = _parse_date(start), _parse_date(end)
+    if d1 < d0:
+        _fail(f"--end {end} is before --start {start}")
+    settings = _settings(provider=provider, output_dir=output_dir)
+    _quiet_prefect()
+    from flows.backfill import backfill as backfill_flow, dask_backfill
+
+    runner = dask_backfill(scheduler) if (dask or scheduler) else backfill_flow
+    summary = runner(d0, d1, settings.provider, _parse_langs(lang), force, settings, True)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"backfill {d0} .. {d1}")
+    for col in ("dates", "done", "skipped", "failed", "elapsed s", "s per date"):
+        table.add_column(col, justify="right")
+    table.add_row(str(summary["dates"]), str(summary["done"]), str(summary["skipped"]), str(len(summary["failed"])),
+                  str(summary["elapsed_s"]), str(summary["per_date_s"]))
+    Console().print(table)
+    for day, why in summary["failed"].items():
+        typer.secho(f"{day}: {why}", fg="red", err=True)
+    if summary["failed"]:
+        raise typer.Exit(1)
 
 
 def _db():

@@ -1,0 +1,88 @@
+"""Prefect flows under prefect_test_harness: retries on I/O, clear failure, holiday skip, backfill resume."""
+import datetime as dt
+
+import pytest
+
+from marketdata.registry import get_provider
+from nightdesk.settings import Settings
+
+
+class Flaky:
+    """The sample provider, failing its first ``n`` coverage calls with a connection error."""
+
+    def __init__(self, n: int):
+        self.inner = get_provider("sample")
+        self.name = "sample"
+        self.calls = 0
+        self.failures = 0
+        self.n = n
+
+    def coverage(self):
+        self.calls += 1
+        if self.calls <= self.n:
+            self.failures += 1
+            raise ConnectionError("provider timed out")
+        return self.inner.coverage()
+
+    def __getattr__(self, item):
+        return getattr(self.inner, item)
+
+
+def _settings(tmp_path, **kw):
+    return Settings(output_dir=tmp_path, langs=["en"], fetch_retry_delays_s=[0.05, 0.05, 0.05], **kw)
+
+
+def test_provider_fails_twice_then_succeeds(tmp_path, prefect_harness):
+    from flows.nightly import regenerate_note
+
+    flaky = Flaky(2)
+    result = regenerate_note(dt.date(2025, 4, 9), flaky, None, False, _settings(tmp_path))
+    assert flaky.failures == 2  # two failed attempts, retried, then the run completed
+    assert (tmp_path / "2025-04-09" / "note.en.pdf").exists() and result["date"] == "2025-04-09"
+
+
+def test_provider_always_fails_leaves_previous_note(tmp_path, prefect_harness):
+    from flows.nightly import regenerate_note
+
+    prev = tmp_path / "2025-04-09"
+    prev.mkdir()
+    (prev / "note.en.html").write_text("previous")
+    with pytest.raises(ConnectionError):
+        regenerate_note(dt.date(2025, 4, 9), Flaky(99), None, False, _settings(tmp_path))
+    assert (prev / "note.en.html").read_text() == "previous"
+
+
+def test_bad_data_is_not_retried(tmp_path, prefect_harness):
+    from flows.nightly import regenerate_note
+    from marketdata.base import DataError
+
+    flaky = Flaky(0)
+    with pytest.raises(DataError, match="not a NYSE session"):
+        regenerate_note(dt.date(2026, 2, 16), flaky, None, False, _settings(tmp_path))
+    assert flaky.calls == 1
+
+
+def test_nightly_skips_holiday(tmp_path, prefect_harness):
+    from flows.nightly import nightly_note
+
+    assert nightly_note("sample", _settings(tmp_path), dt.date(2026, 2, 16)) is None
+    assert not any(tmp_path.iterdir())
+
+
+def test_nightly_refuses_stale_data(tmp_path, prefect_harness):
+    from flows.nightly import nightly_note
+    from marketdata.base import DataError
+
+    s = _settings(tmp_path, late_data_window_s=0.2, late_data_poll_s=0.1)
+    with pytest.raises(DataError, match="data for 2026-08-04 not complete"):
+        nightly_note("sample", s, dt.date(2026, 8, 4))  # the sample ends 2026-08-03
+
+
+def test_backfill_resumes(tmp_path, prefect_harness):
+    from flows.backfill import backfill
+
+    s = _settings(tmp_path)
+    first = backfill(dt.date(2026, 2, 2), dt.date(2026, 2, 4), "sample", None, False, s)
+    assert first["done"] == 3 and not first["failed"]
+    again = backfill(dt.date(2026, 2, 2), dt.date(2026, 2, 5), "sample", None, False, s)
+    assert again["skipped"] == 3 and again["done"] == 1
