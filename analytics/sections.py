@@ -56,6 +56,10 @@ def _history(ls: pd.Series, long: pd.Series | None, params: dict) -> tuple[dict,
     paths = mo.forward_paths(ls, events)
     out = {
         "rule": rule,
+        "rule_kind": "z" if rule.startswith("L/S z") else "pct",
+        "trigger_ls_pct": params["trigger_ls_pct"],
+        "trigger_long_pct": params["trigger_long_pct"] if long is not None else None,
+        "z_fallback": params["trigger_z_fallback"],
         "since_year": int(ls.dropna().index[0].year),
         "n_events": int(summary["n"].iloc[0]),
         "horizons": {str(h): row for h, row in summary.to_dict(orient="index").items()},

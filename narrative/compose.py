@@ -109,7 +109,7 @@ def _env(lang: str) -> jinja2.Environment:
         t=lambda key: (term(key, "en"), tok("terms", key))[zh] if key in glossary()["terms"] else term(key, lang),
         sector=lambda name: tok("sectors", name),
         underlying=lambda proxy: tok("underlyings", proxy) if proxy in glossary()["underlyings"] else proxy,
-        when=lambda w: {"am": ("the morning", "早盤"), "pm": ("the afternoon", "午盤"), "spread": ("spread through the day", "全日")}[w][zh],
+        when=lambda w: {"am": ("mostly in the morning", "多在早盤"), "pm": ("mostly in the afternoon", "多在午盤"), "spread": ("spread through the day", "分散於全日")}[w][zh],
     )
     env.filters.update(
         pct=fm.pct,
@@ -133,7 +133,12 @@ def _env(lang: str) -> jinja2.Environment:
 
 
 def _paragraphs(text: str) -> list[str]:
-    return [" ".join(p.split()) if not _is_cjk(p) else "".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    out = []
+    for p in re.split(r"\n\s*\n", text.strip()):
+        if p.strip():
+            p = re.sub(r"\s*\n\s*", "" if _is_cjk(p) else " ", p.strip())
+            out.append(re.sub(r" {2,}", " ", p))
+    return out
 
 
 def _is_cjk(text: str) -> bool:
@@ -160,19 +165,54 @@ METHODS = {
 }
 
 
+CHECK_NAMES_ZH = {"stale_close": "收盤價停滯", "split_like_jump": "疑似未還原分割", "non_session": "非交易日", "duplicate_date": "重複日期", "bad_value": "異常值"}
+SOURCES_ZH = {
+    "prices": "價格：Yahoo Finance還原收盤價（GitHub公開資料集dsturdy/Factor_Attribution），2015-01-02至2026-08-03；僅供說明之樣本，含存活者偏差",
+    "sectors": "類股：S&P 500成分股GICS分類快照，2012-12-27至2026-08-08（datasets/s-and-p-500-companies，ODC-PDDL）",
+    "reference": "市值與指數權重：2024年12月（Kaggle S&P 500 stocks，CC0）",
+    "letf_registry": "槓桿型ETF名錄：整理自公開ETF資料表，資產規模日期2019年至2026年10月",
+    "factors": "因子：Kenneth R. French Data Library每日Fama-French因子及動能因子（UMD），202604 CRSP版本",
+}
+
+
+_HANT_TERMS = ("動能因子", "動能", "報酬", "標準差", "再平衡", "資產規模", "槓桿型ETF", "多頭部位", "類股", "市場廣度", "檔")
+
+
+def _tokenise_terms(text: str) -> str:
+    """Mark glossary terms written out in zh-Hant prose so the zh-Hans edition takes its own entry."""
+    by_hant = {v["hant"]: k for k, v in glossary()["terms"].items()}
+    for word in _HANT_TERMS:
+        text = text.replace(word, f"\ue000terms:{by_hant[word]}\ue001")
+    return text
+
+
+def _rule_text(h: dict, lang: str) -> str:
+    """The event rule of the history block, in words."""
+    if lang == "en":
+        if h["rule_kind"] == "z":
+            return f"L/S z ≤ {fm.num(h['z_fallback'], signed=True)} (the % rule found too few days)"
+        long = f" and long leg ≤ {fm.pct(h['trigger_long_pct'])}" if h.get("trigger_long_pct") is not None else ""
+        return f"L/S ≤ {fm.pct(h['trigger_ls_pct'])}{long}"
+    if h["rule_kind"] == "z":
+        return f"多空組合標準化分數≤{fm.num(h['z_fallback'])}（百分比條件之樣本不足）"
+    long = f"且多頭部位≤{fm.pct(h['trigger_long_pct'])}" if h.get("trigger_long_pct") is not None else ""
+    return f"多空組合≤{fm.pct(h['trigger_ls_pct'])}{long}"
+
+
 def _methods(f: dict, lang: str) -> list[str]:
     ph = METHODS["en" if lang == "en" else "zh"]
     m, l, fl, meta = f["momentum"], f["letf"], f["flows"], f["meta"]
     p = m["params"]
     flags = meta["flags"]
-    checks = ", ".join(f"{k} {v}" for k, v in flags["by_check"].items()) or "none"
-    today = ", ".join(f"{x['ticker']} ({x['check']})" for x in flags["on_date"]) or ("none" if lang == "en" else "無")
+    zh = lang != "en"
+    checks = ("、" if zh else ", ").join(f"{CHECK_NAMES_ZH.get(k, k) if zh else k.replace('_', ' ') + ' '}{v}" for k, v in flags["by_check"].items()) or ("無" if zh else "none")
+    today = ("、" if zh else ", ").join(f"{x['ticker']}（{CHECK_NAMES_ZH.get(x['check'], x['check'])}）" if zh else f"{x['ticker']} ({x['check'].replace('_', ' ')})" for x in flags["on_date"]) or ("無" if zh else "none")
     src = meta["sources"].get("flows", "")
     if lang != "en" and fl.get("simulated"):
         src = "模擬數據：依真實價格以固定種子產生之合成散戶／機構資金流，僅供說明"
     lines = [
         ph["momentum"].format(lookback=p["lookback_days"], skip=p["skip_days"], q=p["quantile"], zw=p["z_window_days"],
-                              rule=m["history"]["panel"]["rule"], n=m["history"]["panel"]["n_events"], since=m["history"]["panel"]["since_year"],
+                              rule=_rule_text(m["history"]["panel"], lang), n=m["history"]["panel"]["n_events"], since=m["history"]["panel"]["since_year"],
                               nu=m["history"]["umd"]["n_events"], su=m["history"]["umd"]["since_year"]),
         ph["rotation"].format(snap=f["rotation"]["sector_snapshot"]),
         ph["letf"].format(n=l["n_funds"], old=l["aum_as_of"]["oldest"], new=l["aum_as_of"]["newest"], x=l["n_excluded"]),
@@ -183,7 +223,7 @@ def _methods(f: dict, lang: str) -> list[str]:
     if lang == "en":
         lines += [f"Source — {k}: {v}." for k, v in meta["sources"].items() if k != "flows"]
     else:
-        lines += [f"資料來源（{k}）：{v}。" for k, v in meta["sources"].items() if k != "flows"]
+        lines += [f"資料來源—{SOURCES_ZH.get(k, v) if meta['provider'] == 'sample' else v}。" for k, v in meta["sources"].items() if k != "flows"]
     return lines
 
 
@@ -214,10 +254,10 @@ def compose_note(facts: dict, lang: str) -> Note:
         lang=lang,
         title=fin(str(module.title(facts)).strip()),
         dateline=fin(str(module.dateline(facts)).strip()),
-        headline=fin(" ".join(str(module.headline(facts)).split()) if lang == "en" else "".join(str(module.headline(facts)).split())),
+        headline=fin(_paragraphs(str(module.headline(facts)))[0]),
         takeaways=[fin(x.strip()) for x in str(module.takeaways(facts)).splitlines() if x.strip()],
         sections=sections,
-        methods=[fin(x) for x in _methods(facts, lang)],
+        methods=[fin(x if lang == "en" else _tokenise_terms(x)) for x in _methods(facts, lang)],
         disclaimer_title=term("risk_disclaimer", lang),
         disclaimer=disclaimer,
         email_disclaimer=email,
@@ -230,6 +270,17 @@ EMAIL_LABELS = {
     "zh-Hant": ("完整報告請見附件PDF。", "取消訂閱"),
     "zh-Hans": ("完整报告请见附件PDF。", "取消订阅"),
 }
+
+
+def as_text(note: Note) -> str:
+    """Plain-text rendering of an edition (golden snapshots, plain-text email, review)."""
+    lines = [note.title, note.dateline, "", note.headline, "", note.labels["key_takeaways"]]
+    lines += [f"- {t}" for t in note.takeaways]
+    for i, s in enumerate(note.sections, start=1):
+        lines += ["", f"{i}. {s.title}"] + s.paragraphs + ([s.watch] if s.watch else [])
+    lines += ["", note.labels["data_methods"]] + [f"- {m}" for m in note.methods]
+    lines += ["", note.disclaimer_title, note.disclaimer]
+    return "\n".join(lines) + "\n"
 
 
 def email_summary(facts: dict, lang: str) -> dict:
