@@ -39,6 +39,9 @@ LABELS = {
         "letf": "Estimated LETF rebalancing by underlying ($bn)", "scen": "LETF flow if all underlyings move ($bn)",
         "move": "underlying move (%)", "flows": "Net buying intensity vs past year (simulated)", "retail": "retail", "inst": "institutions",
         "today": "today", "source": "Source: nightdesk facts record; {src}",
+        "heat": "Sector returns (%): day, 5 and 20 sessions", "heat_cols": ["day", "5d", "20d"], "breadth": "Members beating the index (%), 20-day average",
+        "top": "Estimated LETF flow passed to single stocks ($bn)", "timing": "Share of net flow by time of day (%, simulated)",
+        "buckets": ["open", "morning", "midday", "afternoon", "close"],
     },
     "zh": {
         "ls_cum": "多空動能組合累積報酬（%）", "dist": "{y}年以來多空每日變動（%），標示今日",
@@ -47,6 +50,9 @@ LABELS = {
         "letf": "估算槓桿型ETF再平衡（依標的，十億美元）", "scen": "標的同步變動時槓桿型ETF資金流（十億美元）",
         "move": "標的變動（%）", "flows": "淨買入強度與過去一年（模擬）", "retail": "散戶", "inst": "機構",
         "today": "今日", "source": "資料來源：nightdesk facts；{src}",
+        "heat": "類股報酬（%）：當日、5日、20日", "heat_cols": ["當日", "5日", "20日"], "breadth": "跑贏指數之成分股比例（%），20日平均",
+        "top": "估算槓桿型ETF傳導至個股之資金流（十億美元）", "timing": "各時段淨資金流占比（%，模擬）",
+        "buckets": ["開盤", "早盤", "午間", "午盤", "收盤"],
     },
 }
 
@@ -142,6 +148,52 @@ def intensity_history(dates: list[str], retail: list[float], inst: list[float], 
         ax.axhline(0, color=GREY, lw=0.8)
         ax.legend(frameon=False, loc="upper left", ncol=2)
         ax.set_title(labels["flows"])
+    return fig
+
+
+def sector_heatmap(names: list[str], table: list[list[float]], columns: list[str], title: str, ax=None) -> Figure:
+    """Sector returns (rows) over day / 5d / 20d (columns), values printed in each cell."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        fig.set_size_inches(6.4, 0.24 * len(names) + 0.9)
+        data = np.asarray(table, dtype=float)
+        lim = np.nanmax(np.abs(data)) or 1.0
+        ax.imshow(data, cmap="PuOr", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(names)), names)
+        ax.grid(False)
+        for (i, j), v in np.ndenumerate(data):
+            ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7, color="black" if abs(v) < 0.6 * lim else "white")
+        ax.set_title(title)
+    return fig
+
+
+def breadth_history(dates: list[str], breadth_pct: list[float], title: str, ax=None) -> Figure:
+    """Share of members beating the index over the past year, 20-day average, today marked."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        x = np.array(dates, dtype="datetime64[D]")
+        y = np.asarray(breadth_pct, dtype=float)
+        avg = np.convolve(y, np.ones(20) / 20, mode="valid")
+        ax.plot(x, y, color=GREY, lw=0.6)
+        ax.plot(x[19:], avg, color=BLUE, lw=1.4)
+        ax.plot(x[-1], y[-1], marker="o", color=RED, mec="black")
+        ax.axhline(50, color="black", lw=0.8, ls=":")
+        ax.set_ylim(0, 100)
+        ax.set_title(title)
+    return fig
+
+
+def timing_bars(buckets: list[str], retail: list[float], inst: list[float], labels: dict, ax=None) -> Figure:
+    """Share of the day's net flow per intraday bucket, retail vs institutions (hatched)."""
+    with plt.rc_context(STYLE):
+        fig, ax = _fig() if ax is None else (ax.figure, ax)
+        x = np.arange(len(buckets))
+        ax.bar(x - 0.2, retail, width=0.4, color=ORANGE, edgecolor="black", lw=0.3, label=labels["retail"])
+        ax.bar(x + 0.2, inst, width=0.4, color=BLUE, edgecolor="black", lw=0.3, hatch="///", label=labels["inst"])
+        ax.set_xticks(x, buckets)
+        ax.legend(frameon=False, ncol=2)
+        ax.set_title(labels["timing"])
     return fig
 
 

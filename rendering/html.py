@@ -42,14 +42,23 @@ def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
     add("momentum_dist", ch.ls_distribution(m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], m["history"]["panel"]["since_year"], lab))
     if m["series"]["fwd_path_med_pct"]:
         add("momentum_fwd", ch.forward_paths(m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
+    secs = [g for g in r["sectors"] if g["sufficient"]]
+    add("rotation_heatmap", ch.sector_heatmap([term(g["key"], lang, "sectors") for g in secs],
+                                             [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
+    add("rotation_breadth", ch.breadth_history(r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
     groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
     names = [g.get("name_en" if lang == "en" else "name_zh") or term(g["key"], lang, "sectors") for g in groups]
     add("rotation_groups", ch.group_bars(names, [g["z"] for g in groups], lab["themes"]))
     top = l["by_underlying"][:10]
     add("letf_underlying", ch.group_bars([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
+    stocks = l["top_stocks"][:12]
+    add("letf_stocks", ch.group_bars([x["ticker"] for x in stocks], [x["flow_usd"] / 1e9 for x in stocks], lab["top"]))
     add("letf_scenarios", ch.scenario_curve([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
     if fl.get("available"):
         add("flows_intensity", ch.intensity_history(fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
+        if fl["retail_timing"]:
+            keys = ["open", "morning", "midday", "afternoon", "close"]
+            add("flows_timing", ch.timing_bars(lab["buckets"], [fl["retail_timing"][k] for k in keys], [fl["inst_timing"][k] for k in keys], lab))
     return out
 
 
