@@ -50,39 +50,41 @@ def rolled_aum_usd(registry: pd.DataFrame, px_close: pd.DataFrame, day: pd.Times
     """Roll each fund's AUM anchor to the close before ``day`` with its own price path.
 
     ``A_(t-1) = A_asof * P_(t-1) / P_asof``. When the anchor date is after the last close
-    available, the latest close stands in for ``P_asof``. Funds without AUM or prices are
-    kept with NaN and a reason.
+    available, the latest close stands in for ``P_asof``; before the first close, the first.
+    Funds without AUM or prices are kept with NaN and a reason.
 
     Returns
     -------
     pandas.DataFrame
         Index = ticker; ``aum_anchor_usd, aum_anchor_date, aum_prev_usd, anchor_age_days, status``.
     """
-    reg = registry.set_index("ticker")
-    anchor_day = aum_as_of_date(registry).set_axis(reg.index)
-    hist = px_close.loc[:day]
-    prev = hist.iloc[:-1] if len(hist) and hist.index[-1] == day else hist
-    rows = {}
-    for ticker, row in reg.iterrows():
-        status, aum_prev = "ok", np.nan
-        if pd.isna(row["aum_usd"]) or row["aum_usd"] <= 0:
-            status = "no AUM in the registry"
-        elif row["leverage"] == 0 or pd.isna(row["leverage"]):
-            status = "leverage 0 or missing"
-        elif ticker not in px_close.columns or prev[ticker].dropna().empty:
-            status = "no prices"
-        else:
-            series = px_close[ticker].dropna()
-            p_anchor = series.loc[: anchor_day[ticker]].iloc[-1] if (series.index <= anchor_day[ticker]).any() else series.iloc[0]
-            aum_prev = float(row["aum_usd"]) * float(prev[ticker].dropna().iloc[-1]) / float(p_anchor)
-        rows[ticker] = {
-            "aum_anchor_usd": row["aum_usd"],
-            "aum_anchor_date": anchor_day[ticker],
-            "aum_prev_usd": aum_prev,
-            "anchor_age_days": (day - anchor_day[ticker]).days if pd.notna(anchor_day[ticker]) else np.nan,
+    reg = registry.drop_duplicates("ticker").set_index("ticker")
+    anchor_day = aum_as_of_date(registry.drop_duplicates("ticker")).set_axis(reg.index)
+    have = [t for t in reg.index if t in px_close.columns]
+    px = px_close[have]
+    filled = px.ffill()
+    first_valid = px.bfill().iloc[0] if len(px) else pd.Series(dtype=float)
+    pos_prev = px.index.searchsorted(day, side="left") - 1  # the close before ``day``
+    p_prev = filled.iloc[pos_prev] if pos_prev >= 0 else pd.Series(np.nan, index=have)
+    pos_anchor = np.clip(px.index.searchsorted(anchor_day.reindex(have).fillna(px.index[0]).to_numpy(), side="right") - 1, 0, len(px) - 1)
+    values = filled.to_numpy()
+    p_anchor = pd.Series(values[pos_anchor, np.arange(len(have))], index=have).fillna(first_valid)
+    aum = pd.to_numeric(reg["aum_usd"], errors="coerce")
+    lev = pd.to_numeric(reg["leverage"], errors="coerce")
+    status = pd.Series("ok", index=reg.index, dtype=object)
+    status[~reg.index.isin(have) | p_prev.reindex(reg.index).isna()] = "no prices"
+    status[(lev == 0) | lev.isna()] = "leverage 0 or missing"
+    status[aum.isna() | (aum <= 0)] = "no AUM in the registry"
+    rolled = aum * p_prev.reindex(reg.index) / p_anchor.reindex(reg.index)
+    return pd.DataFrame(
+        {
+            "aum_anchor_usd": aum,
+            "aum_anchor_date": anchor_day,
+            "aum_prev_usd": rolled.where(status == "ok"),
+            "anchor_age_days": (day - anchor_day).dt.days,
             "status": status,
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    )
 
 
 def fund_flows(registry: pd.DataFrame, ret_1d: pd.DataFrame, aum: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
@@ -101,7 +103,8 @@ def fund_flows(registry: pd.DataFrame, ret_1d: pd.DataFrame, aum: pd.DataFrame, 
     out = reg[["leverage", "underlying", "underlying_kind", "underlying_proxy"]].rename(columns={"underlying_proxy": "proxy"})
     out = out.join(aum[["aum_prev_usd", "status"]])
     own = ret_1d.loc[day].reindex(out.index) if day in ret_1d.index else pd.Series(np.nan, index=out.index)
-    prx = out["proxy"].map(lambda t: ret_1d.at[day, t] if t in ret_1d.columns and day in ret_1d.index else np.nan)
+    today = ret_1d.loc[day] if day in ret_1d.index else pd.Series(dtype=float)
+    prx = pd.Series(today.reindex(out["proxy"]).to_numpy(), index=out.index)
     r_u = (own / out["leverage"]).where(own.notna(), prx)
     out["underlying_ret_pct"] = 100 * r_u
     out["ret_source"] = np.where(own.notna(), "fund", np.where(prx.notna(), "proxy", "none"))
@@ -113,13 +116,16 @@ def fund_flows(registry: pd.DataFrame, ret_1d: pd.DataFrame, aum: pd.DataFrame, 
 
 def by_underlying(flows: pd.DataFrame) -> pd.DataFrame:
     """Flows summed by underlying proxy, largest absolute first (USD)."""
-    ok = flows[flows["status"] == "ok"]
+    ok = flows[flows["status"] == "ok"].assign(
+        bull_usd=lambda f: f["flow_usd"].where(f["leverage"] > 0, 0.0),
+        bear_usd=lambda f: f["flow_usd"].where(f["leverage"] < 0, 0.0),
+    )
     g = ok.groupby("proxy").agg(
         underlying=("underlying", "first"),
         kind=("underlying_kind", "first"),
         flow_usd=("flow_usd", "sum"),
-        bull_usd=("flow_usd", lambda s: s[ok.loc[s.index, "leverage"] > 0].sum()),
-        bear_usd=("flow_usd", lambda s: s[ok.loc[s.index, "leverage"] < 0].sum()),
+        bull_usd=("bull_usd", "sum"),
+        bear_usd=("bear_usd", "sum"),
         n_funds=("flow_usd", "size"),
     )
     return g.reindex(g["flow_usd"].abs().sort_values(ascending=False).index)

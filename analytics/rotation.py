@@ -60,6 +60,13 @@ def percentile_of_last(series: pd.Series, window_days: int = 252) -> float:
     return float(100 * (tail <= tail.iloc[-1]).mean()) if len(tail) else float("nan")
 
 
+def beat_share(ret_1d: pd.DataFrame, index_ret: pd.Series, day: pd.Timestamp, window_days: int = 252) -> pd.Series:
+    """Percent of members with a return above the index's, each of the last ``window_days + 1`` sessions."""
+    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
+    beat = hist.gt(index_ret.reindex(hist.index), axis=0).where(hist.notna())
+    return 100 * beat.sum(axis=1) / hist.notna().sum(axis=1)
+
+
 @dataclass(frozen=True)
 class Breadth:
     """Breadth figures for one day (percent / percentage points)."""
@@ -102,8 +109,7 @@ def breadth(
         Cap weights on ``day`` (sum 1) for the cap-weighted member return.
     """
     hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
-    beat = hist.gt(index_ret.reindex(hist.index), axis=0).where(hist.notna())
-    beat_share = 100 * beat.sum(axis=1) / hist.notna().sum(axis=1)
+    share = beat_share(ret_1d, index_ret, day, window_days)
     row = hist.iloc[-1].dropna()
     w = weights.reindex(row.index).fillna(0.0)
     cw = float((row * w).sum() / w.sum())
@@ -113,19 +119,21 @@ def breadth(
     ok = hist.notna()
     cw_hist = (hist.fillna(0.0) * w_hist).sum(axis=1) / (ok * w_hist).sum(axis=1)
     gap_hist = 100 * (hist.mean(axis=1) - cw_hist)
-    idx = (1 + ret_1d.loc[:day].fillna(0.0)).cumprod().where(ret_1d.loc[:day].notna().cummax())
+    recent = ret_1d.loc[:day].iloc[-200:]
+    idx = (1 + recent.fillna(0.0)).cumprod()  # a price index over the window: ratios to its mean are scale-free
     last = idx.iloc[-1]
-    above = {n: float(100 * (last > idx.iloc[-n:].mean()).where(idx.iloc[-n:].notna().all()).dropna().mean()) for n in (50, 200)}
+    full = {n: recent.iloc[-n:].notna().sum() >= 0.9 * n for n in (50, 200)}
+    above = {n: float(100 * (last > idx.iloc[-n:].mean())[full[n]].mean()) for n in (50, 200)}
     m5, m20 = (cumulative(ret_1d, day, n) for n in (5, 20))
     i5, i20 = (cumulative(index_ret, day, n) for n in (5, 20))
     rsp_gap = None
     if rsp_ret is not None and pd.notna(rsp_ret.get(day)) and pd.notna(index_ret.get(day)):
         rsp_gap = 100 * float(rsp_ret[day] - index_ret[day])
     return Breadth(
-        breadth_pct_beating_index=float(beat_share.iloc[-1]),
+        breadth_pct_beating_index=float(share.iloc[-1]),
         breadth_5d_pct=float(100 * (m5[row.index] > i5).mean()),
         breadth_20d_pct=float(100 * (m20[row.index] > i20).mean()),
-        breadth_pctile=percentile_of_last(beat_share, window_days),
+        breadth_pctile=percentile_of_last(share, window_days),
         advancers=int((row > 0).sum()),
         decliners=int((row < 0).sum()),
         above_50d_pct=above[50],

@@ -163,9 +163,7 @@ def rotation_section(
     def rows(table: pd.DataFrame) -> list[dict]:
         return [{"key": k, **v} for k, v in table.to_dict(orient="index").items()]
 
-    hist = r.loc[:day].iloc[-253:]
-    beat = hist.gt(index_ret.reindex(hist.index), axis=0).where(hist.notna())
-    breadth_hist = 100 * beat.sum(axis=1) / hist.notna().sum(axis=1)
+    breadth_hist = ro.beat_share(r, index_ret, day)
     return clean(
         {
             **asdict(b),
@@ -284,7 +282,7 @@ def flows_section(
     jan = fl.january_effect(ret_1d[members], proxy_baskets, day)
     base = {"jan_fm_corr": jan["corr"], "jan_fm_n_years": jan["n_years"], "jan_fm_years": jan["years"],
             "jan_fm_basket": "30 highest-beta members at each year end (real prices; favourite proxy)"}
-    if flows is None or flows.empty or day not in set(flows["date"]):
+    if flows is None or flows.empty or not (flows["date"] == day).any():
         return clean({**base, "available": False, "simulated": False, "reason": "no flow data for the date"})
     fd = fl.flow_day(flows, day)
     fav = fl.retail_favourites(flows, day)

@@ -38,7 +38,9 @@ def check_fonts() -> None:
         raise RenderError("fontconfig (fc-list) not found; run the README's install command") from None
     if "Noto Sans CJK" not in out:
         raise RenderError("no CJK font found by fontconfig (need Noto Sans CJK: apt-get install fonts-noto-cjk); refusing to emit tofu boxes")
-    if ctypes.util.find_library("harfbuzz-subset") is None:
+    from weasyprint.pdf import fonts as wp_fonts
+
+    if ctypes.util.find_library("harfbuzz-subset") is None or not getattr(wp_fonts, "harfbuzz_subset", None):
         raise RenderError("libharfbuzz-subset0 is missing: CJK PDFs would take ~10 s each (apt-get install libharfbuzz-subset0)")
 
 

@@ -1,0 +1,248 @@
+"""nightdesk benchmarks: figures and ratios against a baseline, side by side.
+
+    .venv/bin/python benchmarks/run.py [momentum rotation letf flows pdf delivery prefect]
+
+Each section prints what it measured, the goal from the issue, and (where there is one) the
+baseline and the ratio. Nothing here is asserted: speed goals live here, not in tests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def row(name: str, value: str, goal: str = "", baseline: str = "", ratio: str = "") -> None:
+    print(f"  {name:<44} {value:>14}  {goal:<16} {baseline:>14} {ratio:>10}")
+
+
+def header(title: str) -> None:
+    print(f"\n{title}")
+    print(f"  {'figure':<44} {'measured':>14}  {'goal':<16} {'baseline':>14} {'ratio':>10}")
+
+
+def timed(fn, *args, repeat: int = 1, **kw):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(*args, **kw)
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def bench_momentum() -> None:
+    from analytics import momentum as mo
+
+    header("momentum: synthetic 5,000 stocks x 20 years (5,040 sessions)")
+    rng = np.random.default_rng(7)
+    n_days, n_stocks = 5040, 5000
+    idx = pd.bdate_range("2005-01-03", periods=n_days)
+    ret = pd.DataFrame(rng.normal(0.0003, 0.02, (n_days, n_stocks)).astype("float64"), index=idx, columns=[f"S{i}" for i in range(n_stocks)])
+    ret = ret.mask(rng.random(ret.shape) < 0.01)  # 1% missing
+    px = (1 + ret.fillna(0)).cumprod() * 30
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    wl, ws = mo.basket_weights(ret, px)
+    b = mo.basket_returns(ret, wl, ws)
+    stats = mo.day_stats(b, idx[-1])
+    ev, _ = mo.find_events(b["ls_ret"], b["long_ret"], trigger_ls_pct=-7, trigger_long_pct=-5, z_fallback=-4)
+    mo.event_study(b["ls_ret"], ev)
+    total = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    row("baskets + day stats + event study", f"{total:.1f} s", "<= 15 s")
+    row("peak traced memory", f"{peak / 1e9:.2f} GB", "<= 3 GB")
+    row("process max RSS", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    del stats
+
+    # quantile-return step vs alphalens-reloaded on the same input (1,000 stocks x 3 years to keep alphalens' memory sane)
+    sub_days, sub_n = 756, 1000
+    r = ret.iloc[-sub_days:, :sub_n].fillna(0.0)
+    factor = r.rolling(20).sum().shift(1).iloc[25:]
+    fwd = r.iloc[25:]
+    q = 5
+
+    def ours():
+        ranks = factor.rank(axis=1, pct=True, method="first")
+        bucket = np.ceil(ranks * q).clip(1, q)
+        out = {}
+        v, bk = fwd.to_numpy(), bucket.to_numpy()
+        for k in range(1, q + 1):
+            m = bk == k
+            out[k] = (np.where(m, v, 0).sum(axis=1) / m.sum(axis=1))
+        return pd.DataFrame(out, index=fwd.index).mean()
+
+    t_ours, mine = timed(ours, repeat=3)
+    try:
+        import alphalens as al
+    except ImportError:
+        row("quantile mean returns (ours)", f"{t_ours * 1e3:.0f} ms", ">= 10x faster", "alphalens n/a")
+        return
+    stacked = factor.stack()
+    stacked.index.names = ["date", "asset"]
+    fwd_st = fwd.stack().reindex(stacked.index)
+    frame = pd.DataFrame({"1D": fwd_st, "factor": stacked})
+    frame["factor_quantile"] = frame.groupby(level="date")["factor"].transform(lambda s: np.ceil(s.rank(pct=True, method="first") * q).clip(1, q)).astype(int)
+
+    def theirs():
+        return al.performance.mean_return_by_quantile(frame, by_date=False, demeaned=False)[0]["1D"]
+
+    t_al, alq = timed(theirs, repeat=1)
+    diff = float(np.max(np.abs(alq.to_numpy() - mine.to_numpy())))
+    row("quantile mean returns (1,000 x 3y)", f"{t_ours * 1e3:.0f} ms", ">= 10x faster", f"{t_al * 1e3:.0f} ms", f"{t_al / t_ours:.1f}x")
+    row("max |difference| vs alphalens", f"{diff:.1e}", "<= 1e-9")
+
+
+def _sample_context():
+    from flows.nightly import gate, members_of
+    from marketdata.registry import get_provider, load_market_data
+
+    prov = get_provider("sample")
+    md = load_market_data(prov, dt.date(2026, 7, 31), history_days=3000)
+    return prov, md, gate.fn(md)
+
+
+def bench_rotation_letf_flows() -> None:
+    from analytics import sections as sec
+    from flows.nightly import load_themes, momentum_task
+    from nightdesk.settings import Settings
+
+    prov, md, g = _sample_context()
+    s = Settings()
+    day = pd.Timestamp(md.date)
+    _, legs = momentum_task.fn(md, g, s)
+    themes = load_themes()
+    days = g["ret_1d"].index[-252:]
+
+    header("rotation (sample, S&P 500 members)")
+    t1, _ = timed(sec.rotation_section, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, day, legs, repeat=3)
+    row("all rotation facts, one date", f"{t1:.2f} s", "<= 0.5 s")
+    t = time.perf_counter()
+    for d in days:
+        sec.rotation_section(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, d, legs)
+    row("252 dates", f"{time.perf_counter() - t:.1f} s", "<= 20 s")
+
+    header("leveraged ETFs (109-fund registry)")
+    t1, _ = timed(sec.letf_section, md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, day, repeat=3)
+    row("flows + pass-through + scenarios, one date", f"{t1:.2f} s", "<= 0.3 s")
+    t = time.perf_counter()
+    for d in days:
+        sec.letf_section(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, d)
+    row("252 dates", f"{time.perf_counter() - t:.1f} s", "<= 15 s")
+
+    header("retail / institutional flows (simulated sample)")
+    flows = md.flows[md.flows["ticker"].isin(g["members"])]
+    t1, _ = timed(sec.flows_section, flows, True, g["ret_1d"], g["members"], day, legs, repeat=3)
+    row("flow facts, one date", f"{t1:.2f} s", "<= 0.3 s")
+
+
+def bench_pdf() -> None:
+    from weasyprint.pdf import fonts as wp_fonts
+
+    from flows.nightly import compute_facts
+    from nightdesk.settings import Settings
+    from rendering.outputs import write_outputs
+
+    prov, md, _ = _sample_context()
+    facts = compute_facts(md, Settings())
+    header("PDF rendering (WeasyPrint, Noto Sans CJK)")
+    with tempfile.TemporaryDirectory() as tmp:
+        fast_dir = Path(tmp) / "fast"
+        fast_dir.mkdir()
+        t_all, info = timed(write_outputs, facts, ["en", "zh-Hant", "zh-Hans"], fast_dir, version="bench")
+        for k, v in info["timings_s"].items():
+            row(k, f"{v:.2f} s", "<= 0.8 s" if k.startswith("pdf_") else "")
+        for p in sorted(fast_dir.glob("*.pdf")):
+            row(f"size {p.name}", f"{p.stat().st_size / 1e6:.2f} MB", "< 1 MB")
+        row("all outputs (3 editions + bilingual)", f"{t_all:.1f} s", "<= 3 s (PDFs)")
+        saved = wp_fonts.harfbuzz_subset
+        wp_fonts.harfbuzz_subset = None  # the naive path: fontTools subsetting of the system TTC
+        try:
+            slow_dir = Path(tmp) / "slow"
+            slow_dir.mkdir()
+            _, slow = timed(write_outputs, facts, ["zh-Hant"], slow_dir, version="bench")
+        finally:
+            wp_fonts.harfbuzz_subset = saved
+        fast, naive = info["timings_s"]["pdf_zh-Hant"], slow["timings_s"]["pdf_zh-Hant"]
+        row("zh-Hant PDF: HarfBuzz subset vs naive", f"{fast:.2f} s", "", f"{naive:.2f} s", f"{naive / fast:.1f}x")
+
+
+def bench_delivery(n: int = 10_000) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from delivery.send import deliver
+    from delivery.store import connect, subscribers
+    from delivery.transport import SmtpTransport
+
+    class Sink:
+        count = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Sink.count += 1
+            return "250 OK"
+
+    header(f"delivery: {n:,} subscribers to a local aiosmtpd server")
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = Path(tmp) / "note.pdf"
+        pdf.write_bytes(b"%PDF-1.7\n" + b"0" * 300_000)  # a 300 KB attachment, the size of note.en.pdf
+        engine = connect(f"sqlite:///{tmp}/subs.db")
+        with engine.begin() as conn:
+            conn.execute(subscribers.insert(), [{"email": f"user{i}@example.com", "name": f"User {i}", "language": "en", "status": "active",
+                                                 "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}"} for i in range(n)])
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        ctl = Controller(Sink(), hostname="127.0.0.1", port=port, data_size_limit=0)
+        ctl.start()
+        summary = {"lang": "en", "title": "US Equity Strategy | Quiet tape", "date_label": "x", "headline": "h", "takeaways": ["a", "b", "c"],
+                   "disclaimer": ["d1", "d2"], "attachment_line": "att", "unsubscribe_label": "Unsubscribe"}
+        t = time.perf_counter()
+        rep = deliver(engine, "2026-02-04", pdf_for=lambda lang: pdf, summary_for=lambda lang: summary, transport=SmtpTransport("127.0.0.1", port),
+                      from_addr="d@nightdesk.invalid", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u", rate_per_s=1e9)
+        el = time.perf_counter() - t
+        ctl.stop()
+    row("messages sent", f"{rep.sent:,}")
+    row("wall time", f"{el:.1f} s", "<= 60 s")
+    row("messages / s", f"{rep.sent / el:.0f}")
+
+
+def bench_prefect() -> None:
+    import subprocess
+
+    header("Prefect overhead, one date (2026-02-04, en only), separate processes")
+    code_flow = "import datetime as dt; from flows.nightly import regenerate_note; from nightdesk.settings import Settings; regenerate_note(dt.date(2026,2,4), 'sample', ['en'], False, Settings(output_dir='{out}'))"
+    code_plain = ("import datetime as dt; from flows.nightly import fetch, compute_facts, publish; from nightdesk.settings import Settings; s=Settings(output_dir='{out}');"
+                  "md=fetch.fn('sample', dt.date(2026,2,4), False, s); publish.fn(compute_facts(md, s), ['en'], s.output_dir)")
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, code in (("with Prefect (temporary server)", code_flow), ("same steps, plain functions", code_plain)):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-W", "ignore", "-c", code.format(out=tmp)], cwd=ROOT, check=True, capture_output=True)
+            times[name] = time.perf_counter() - t
+    a, b = times["with Prefect (temporary server)"], times["same steps, plain functions"]
+    row("one date, with Prefect", f"{a:.1f} s", "", f"{b:.1f} s", f"{a / b:.2f}x")
+    row("Prefect overhead per run", f"{a - b:.1f} s")
+
+
+SECTIONS = {"momentum": bench_momentum, "rotation": bench_rotation_letf_flows, "pdf": bench_pdf, "delivery": bench_delivery, "prefect": bench_prefect}
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    chosen = sys.argv[1:] or list(SECTIONS)
+    for name in chosen:
+        SECTIONS[name]()
