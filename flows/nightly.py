@@ -27,7 +27,7 @@ from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import write_outputs
 from rendering.pdf import check_fonts
-from rendering.publish import date_lock, promote, staging
+from rendering.publish import date_lock, ensure_writable, promote, staging
 
 
 def _retry_io(task, task_run, state) -> bool:
@@ -161,6 +161,7 @@ def regenerate_note(date: dt.date | None = None, provider: Any = None, langs: li
     """Build and publish the note for ``date`` (default: the provider's latest session)."""
     settings = settings or Settings()
     logger = get_run_logger()
+    ensure_writable(settings.output_dir)
     md = _fetch_with_policy(settings)(provider or settings.provider, date, snap, settings)
     g = gate(md)
     mom_future = momentum_task.submit(md, g, settings)

@@ -31,10 +31,22 @@ def note_dir(output_dir: Path, date: str) -> Path:
     return Path(output_dir) / date
 
 
+def ensure_writable(output_dir: Path) -> Path:
+    """Create ``output_dir`` if needed and prove it is writable, before any work is done."""
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkstemp(prefix=".probe-", dir=out)[1])
+        probe.unlink()
+    except OSError as exc:
+        raise PublishError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
 @contextlib.contextmanager
 def date_lock(output_dir: Path, date: str, *, wait: bool = False) -> Iterator[None]:
     """Exclusive lock for one date; a second run exits clearly unless ``wait``."""
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    ensure_writable(output_dir)
     path = Path(output_dir) / f".{date}.lock"
     with open(path, "w") as fh:
         try:

@@ -1,0 +1,41 @@
+"""Each HTML edition in headless Chromium (Debian's, driven by Playwright; no browser download):
+no horizontal overflow at 1280 and 390 px, every chart drawn, no console errors."""
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which("chromium"):
+        pytest.fail("Debian chromium is not installed: run `bash scripts/install.sh --test`")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("lang", ["en", "zh-Hant", "zh-Hans"])
+def test_edition_in_browser(browser, published, lang, width):
+    out, _ = published
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((out / "2026-02-04" / f"note.{lang}.html").as_uri())
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    charts = page.evaluate("[...document.querySelectorAll('figure.chart svg')].map(s => s.getBoundingClientRect().width * s.getBoundingClientRect().height)")
+    page.close()
+    assert overflow <= 0, f"{lang} at {width}px overflows by {overflow}px"
+    assert len(charts) >= 8 and all(area > 1000 for area in charts)
+    assert not errors, errors
+    assert all(u.startswith("file://") for u in requests), requests
