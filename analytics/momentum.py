@@ -56,29 +56,35 @@ def momentum_score(
 
 
 def leg_weights(
-    score_row: pd.Series,
+    score_row: np.ndarray,
     *,
     quantile: float,
-    eligible: pd.Series,
-    cap_usd: pd.Series | None = None,
-) -> tuple[pd.Series, pd.Series]:
+    eligible: np.ndarray,
+    cap_usd: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Long (top ``quantile``) and short (bottom) weights from one formation date's scores.
 
-    Weights in each leg sum to 1; equal-weight unless ``cap_usd`` is given.
+    Ranks only eligible names with a score; ties keep column order (stable sort). Weights
+    in each leg sum to 1; equal-weight unless ``cap_usd`` is given.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Long and short weights over all columns.
     """
-    valid = score_row[eligible.reindex(score_row.index, fill_value=False) & score_row.notna()]
-    empty = pd.Series(0.0, index=score_row.index)
+    n = len(score_row)
+    out_long, out_short = np.zeros(n), np.zeros(n)
+    valid = np.flatnonzero(eligible & np.isfinite(score_row))
     n_leg = int(np.floor(len(valid) * quantile))
     if n_leg < 1:
-        return empty, empty.copy()
-    ranked = valid.sort_values(kind="mergesort")
-    legs = []
-    for names in (ranked.index[-n_leg:], ranked.index[:n_leg]):
-        raw = pd.Series(1.0, index=names) if cap_usd is None else cap_usd.reindex(names).fillna(0.0)
+        return out_long, out_short
+    order = valid[np.argsort(score_row[valid], kind="mergesort")]
+    for names, out in ((order[-n_leg:], out_long), (order[:n_leg], out_short)):
+        raw = np.ones(n_leg) if cap_usd is None else np.nan_to_num(cap_usd[names], nan=0.0)
         if raw.sum() <= 0:
-            raw = pd.Series(1.0, index=names)
-        legs.append((raw / raw.sum()).reindex(score_row.index, fill_value=0.0))
-    return legs[0], legs[1]
+            raw = np.ones(n_leg)
+        out[names] = raw / raw.sum()
+    return out_long, out_short
 
 
 def basket_weights(
@@ -111,21 +117,24 @@ def basket_weights(
         Long and short weights, date x ticker; each row sums to 1 (or 0 before the first
         formation).
     """
-    score = momentum_score(ret_1d, lookback_days=lookback_days, skip_days=skip_days)
-    formations = month_end_sessions(ret_1d.index)
-    long_rows, short_rows = {}, {}
-    for day in formations:
-        row = score.loc[day]
-        if row.notna().sum() == 0:
-            continue
-        eligible = px_close.loc[day] >= min_price_usd
-        caps = None if cap_usd is None else cap_usd.loc[day]
-        long_rows[day], short_rows[day] = leg_weights(row, quantile=quantile, eligible=eligible, cap_usd=caps)
+    score = momentum_score(ret_1d, lookback_days=lookback_days, skip_days=skip_days).to_numpy()
+    price = px_close.reindex(index=ret_1d.index, columns=ret_1d.columns).to_numpy(dtype="float64")
+    caps = None if cap_usd is None else cap_usd.reindex(index=ret_1d.index, columns=ret_1d.columns).to_numpy(dtype="float64")
+    form_pos = ret_1d.index.get_indexer(month_end_sessions(ret_1d.index))
+    n_cols = ret_1d.shape[1]
+    formed_long = np.zeros((len(form_pos), n_cols))
+    formed_short = np.zeros((len(form_pos), n_cols))
+    for k, pos in enumerate(form_pos):
+        with np.errstate(invalid="ignore"):
+            eligible = price[pos] >= min_price_usd
+        formed_long[k], formed_short[k] = leg_weights(score[pos], quantile=quantile, eligible=eligible,
+                                                      cap_usd=None if caps is None else caps[pos])
+    # the basket formed at position p is held on sessions p+1 .. next formation
+    which = np.searchsorted(form_pos, np.arange(len(ret_1d)), side="left") - 1
     out = []
-    for rows in (long_rows, short_rows):
-        formed = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=ret_1d.columns)
-        held = formed.reindex(ret_1d.index).ffill().shift(1)
-        out.append(held.fillna(0.0))
+    for formed in (formed_long, formed_short):
+        held = np.where((which >= 0)[:, None], formed[np.maximum(which, 0)], 0.0)
+        out.append(pd.DataFrame(held, index=ret_1d.index, columns=ret_1d.columns))
     return out[0], out[1]
 
 

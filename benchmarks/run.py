@@ -74,33 +74,35 @@ def bench_momentum() -> None:
     q = 5
 
     def ours():
-        ranks = factor.rank(axis=1, pct=True, method="first")
-        bucket = np.ceil(ranks * q).clip(1, q)
-        out = {}
-        v, bk = fwd.to_numpy(), bucket.to_numpy()
-        for k in range(1, q + 1):
-            m = bk == k
-            out[k] = (np.where(m, v, 0).sum(axis=1) / m.sum(axis=1))
-        return pd.DataFrame(out, index=fwd.index).mean()
+        """Quantize (rank 'first' per date) and mean forward return per quantile, in numpy."""
+        v, r_ = factor.to_numpy(), fwd.to_numpy()
+        t_n, n = v.shape
+        order = np.argsort(v, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(n), (t_n, n)), axis=1)
+        bucket = (ranks * q) // n
+        sums = np.bincount(bucket.ravel(), weights=r_.ravel(), minlength=q)
+        counts = np.bincount(bucket.ravel(), minlength=q)
+        return pd.Series(sums / counts, index=range(1, q + 1))
 
     t_ours, mine = timed(ours, repeat=3)
     try:
         import alphalens as al
     except ImportError:
-        row("quantile mean returns (ours)", f"{t_ours * 1e3:.0f} ms", ">= 10x faster", "alphalens n/a")
+        row("quantize + quantile means (ours)", f"{t_ours * 1e3:.0f} ms", ">= 10x faster", "alphalens n/a")
         return
     stacked = factor.stack()
     stacked.index.names = ["date", "asset"]
-    fwd_st = fwd.stack().reindex(stacked.index)
-    frame = pd.DataFrame({"1D": fwd_st, "factor": stacked})
-    frame["factor_quantile"] = frame.groupby(level="date")["factor"].transform(lambda s: np.ceil(s.rank(pct=True, method="first") * q).clip(1, q)).astype(int)
+    frame = pd.DataFrame({"1D": fwd.stack().reindex(stacked.index), "factor": stacked})
 
     def theirs():
-        return al.performance.mean_return_by_quantile(frame, by_date=False, demeaned=False)[0]["1D"]
+        data = frame.copy()
+        data["factor_quantile"] = al.utils.quantize_factor(data, quantiles=q)
+        return al.performance.mean_return_by_quantile(data, by_date=False, demeaned=False)[0]["1D"]
 
     t_al, alq = timed(theirs, repeat=1)
     diff = float(np.max(np.abs(alq.to_numpy() - mine.to_numpy())))
-    row("quantile mean returns (1,000 x 3y)", f"{t_ours * 1e3:.0f} ms", ">= 10x faster", f"{t_al * 1e3:.0f} ms", f"{t_al / t_ours:.1f}x")
+    row("quantize + quantile means (1,000 x 3y)", f"{t_ours * 1e3:.0f} ms", ">= 10x faster", f"{t_al * 1e3:.0f} ms", f"{t_al / t_ours:.1f}x")
     row("max |difference| vs alphalens", f"{diff:.1e}", "<= 1e-9")
 
 
