@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email.utils
+from functools import lru_cache
 from email.message import EmailMessage
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ SUBJECT = {
 }
 
 
+@lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("templates", ""), autoescape=jinja2.select_autoescape(["html.j2"]),
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)

@@ -63,6 +63,15 @@ def connect(url: str) -> sa.Engine:
             path.touch(mode=0o600)
         os.chmod(path, 0o600)
     engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # WAL: commits survive a crashed process without an fsync each
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
     metadata.create_all(engine)
     return engine
 
