@@ -39,31 +39,20 @@ def ordinal(value: float) -> str:
     return f"{n}{suffix}"
 
 
+MONEY_STEPS = {
+    # (at least, divide by, format, unit) per language, largest first (NOTE_SPEC section 2)
+    "en": [(1e12, 1e12, "{:.1f}", "tn"), (1e9, 1e9, "{:.1f}", "bn"), (1e6, 1e6, "{:,.0f}", "mn"), (0, 1, "{:,.0f}", "")],
+    "zh-Hant": [(1e12, 1e12, "{:.1f}", "兆"), (1e9, 1e8, "{:,.0f}", "億"), (1e8, 1e8, "{:.1f}", "億"), (1e4, 1e4, "{:,.0f}", "萬"), (0, 1, "{:,.0f}", "")],
+    "zh-Hans": [(1e12, 1e12, "{:.1f}", "万亿"), (1e9, 1e8, "{:,.0f}", "亿"), (1e8, 1e8, "{:.1f}", "亿"), (1e4, 1e4, "{:,.0f}", "万"), (0, 1, "{:,.0f}", "")],
+}
+
+
 def usd(value: float, lang: str = "en", *, signed: bool = False) -> str:
     """Money per language: ``$12.5bn`` / ``125億美元``; absolute unless ``signed``."""
     a = abs(value)
-    if lang == "en":
-        if a >= 1e12:
-            text = f"${a / 1e12:.1f}tn"
-        elif a >= 1e9:
-            text = f"${a / 1e9:.1f}bn"
-        elif a >= 1e6:
-            text = f"${a / 1e6:,.0f}mn"
-        else:
-            text = f"${a:,.0f}"
-    else:
-        tn = "兆" if lang == "zh-Hant" else "万亿"
-        yi, wan = ("億", "萬") if lang == "zh-Hant" else ("亿", "万")
-        if a >= 1e12:
-            text = f"{a / 1e12:.1f}{tn}美元"
-        elif a >= 1e9:
-            text = f"{a / 1e8:,.0f}{yi}美元"
-        elif a >= 1e8:
-            text = f"{a / 1e8:.1f}{yi}美元"
-        elif a >= 1e4:
-            text = f"{a / 1e4:,.0f}{wan}美元"
-        else:
-            text = f"{a:,.0f}美元"
+    floor, div, fmt, unit = next(step for step in MONEY_STEPS[lang] if a >= step[0])
+    number = fmt.format(a / div) + unit
+    text = f"${number}" if lang == "en" else f"{number}美元"
     if signed and value < 0:
         return MINUS + text
     if signed and value > 0:
