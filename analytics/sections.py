@@ -15,6 +15,7 @@ from analytics import flows as fl
 from analytics import letf as lf
 from analytics import momentum as mo
 from analytics import rotation as ro
+from analytics.quality import DataQualityError
 
 SECTOR_ETFS = ["XLK", "XLC", "XLY", "XLF", "XLI", "XLB", "XLE", "XLV", "XLP", "XLU", "XLRE", "SMH", "SOXX"]
 
@@ -98,6 +99,13 @@ def momentum_section(
         quantile=params["quantile"], min_price_usd=params["min_price_usd"],
     )
     baskets = mo.basket_returns(r, w_long, w_short)
+    n_ls = int(baskets["ls_ret"].loc[:day].notna().sum())
+    need = int(params["z_window_days"] * 0.8) + 1
+    if n_ls < need or pd.isna(baskets["ls_ret"].get(day)):
+        raise DataQualityError(
+            f"momentum for {day.date()}: only {n_ls} sessions of L/S history before the date; the z-score needs {need} "
+            f"(plus {params['lookback_days']} sessions to form the first baskets): pick a later date or load more history"
+        )
     stats = mo.day_stats(baskets, day, z_window_days=params["z_window_days"])
     index_ret_pct = 100 * float(index_ret[day])
     ls = baskets["ls_ret"].dropna()

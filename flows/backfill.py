@@ -1,4 +1,7 @@
-"""Backfill many dates in one flow run: concurrent tasks (threads, or Dask), resumable."""
+"""Backfill many dates in one flow run: concurrent tasks (a process pool, or Dask), resumable.
+
+Processes, not threads: the work is CPU-bound and matplotlib's pyplot state is per process.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,7 +10,7 @@ import time
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.nightly import compute_facts, inputs_key, publish
 from marketdata.calendar import sessions_between
@@ -40,7 +43,7 @@ def note_for_date(provider: Any, day: dt.date, settings: Settings, langs: list[s
     return "done"
 
 
-@flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="backfill", task_runner=ProcessPoolTaskRunner(max_workers=2))
 def backfill(start: dt.date, end: dt.date, provider: str | None = None, langs: list[str] | None = None,
              force: bool = False, settings: Settings | None = None, progress: bool = False) -> dict:
     """Publish every session in ``[start, end]`` (skipping dates already built from the same inputs).

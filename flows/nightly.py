@@ -74,7 +74,7 @@ def gate(md: MarketData) -> dict:
     require_coverage(report.ret_1d, day, members)
     if "SPY" not in report.ret_1d or pd.isna(report.ret_1d.at[day, "SPY"]):
         raise DataQualityError(f"data for {md.date} not complete: SPY (the index proxy) has no usable close")
-    window = report.flags[report.flags["date"] >= report.ret_1d.index[-252]]
+    window = report.flags[report.flags["date"] >= report.ret_1d.index[max(0, len(report.ret_1d) - 252)]]
     on_date = window[window["date"] == day]
     flags = {
         "n_window": int(len(window)),

@@ -116,7 +116,7 @@ def data_check(
         n_ok = require_coverage(rep.ret_1d, pd.Timestamp(day), [t for t in latest if t in md.px_close.columns])
     except (DataError, DataQualityError) as exc:
         _fail(str(exc))
-    window = rep.flags[rep.flags["date"] >= rep.ret_1d.index[-252]]
+    window = rep.flags[rep.flags["date"] >= rep.ret_1d.index[max(0, len(rep.ret_1d) - 252)]]
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
     for check, n in window.groupby("check").size().items():
         typer.echo(f"  {check}: {n}")

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
     langs: list[Lang] = ["en", "zh-Hant", "zh-Hans"]
     flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
-    history_days: int = Field(3000, ge=300, description="sessions of history loaded before the date (the whole sample by default)")
+    history_days: int = Field(3000, ge=600, description="sessions of history loaded before the date (the whole sample by default)")
     fetch_retry_delays_s: list[float] = Field([2.0, 5.0, 15.0], description="backoff between provider retries (one retry per entry)")
     late_data_window_s: float = Field(5400.0, ge=0, description="how long the nightly run waits for the close to arrive")
     late_data_poll_s: float = Field(300.0, gt=0, description="wait between freshness checks")

@@ -38,3 +38,9 @@ def test_snap_and_check_lists_exclusions():
 def test_unknown_lang():
     res = runner.invoke(app, ["run", "--date", "2026-02-04", "--lang", "fr"])
     assert res.exit_code == 2 and "--lang fr unknown" in res.output
+
+
+def test_pre_history_date_is_a_clear_error():
+    res = runner.invoke(app, ["run", "--date", "2015-06-01", "--lang", "en"])
+    assert res.exit_code == 2
+    assert "momentum for 2015-06-01: only 0 sessions of L/S history" in res.output
