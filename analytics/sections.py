@@ -85,6 +85,7 @@ def momentum_section(
     params: dict,
     *,
     etf_ret: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
 ) -> tuple[dict, dict]:
     """The momentum facts and the baskets' weights on ``day`` (for other sections).
 
@@ -99,6 +100,7 @@ def momentum_section(
         quantile=params["quantile"], min_price_usd=params["min_price_usd"],
     )
     baskets = mo.basket_returns(r, w_long, w_short)
+    cw = _cap_weighted(r, px_close[members].loc[:day], reference, day, params) if reference is not None else None
     n_ls = int(baskets["ls_ret"].loc[:day].notna().sum())
     need = int(params["z_window_days"] * 0.8) + 1
     if n_ls < need or pd.isna(baskets["ls_ret"].get(day)):
@@ -121,6 +123,7 @@ def momentum_section(
     section = {
         **asdict(stats),
         "regime": mo.regime(stats.ls_z, index_ret_pct),
+        "cap_weighted": cw,
         "index_ret_pct": index_ret_pct,
         "params": {k: params[k] for k in ("lookback_days", "skip_days", "quantile", "min_price_usd", "z_window_days")},
         "history": {"panel": panel_hist, "umd": umd_hist},
@@ -140,6 +143,21 @@ def momentum_section(
         },
     }
     return clean(section), {"w_long": w_long.loc[day], "w_short": w_short.loc[day]}
+
+
+def _cap_weighted(r: pd.DataFrame, px: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp, params: dict) -> dict | None:
+    """The same baskets cap-weighted (market cap rolled from the reference date by price)."""
+    ref = reference.dropna(subset=["market_cap_usd"]).drop_duplicates("ticker").set_index("ticker")
+    names = [t for t in r.columns if t in ref.index]
+    if len(names) < 50:
+        return None
+    p_ref = px[names].loc[: pd.Timestamp(ref["as_of"].iloc[0])].ffill().iloc[-1].fillna(px[names].bfill().iloc[0])
+    caps = px[names] * (ref.loc[names, "market_cap_usd"] / p_ref)
+    wl, ws = mo.basket_weights(r[names], px[names], lookback_days=params["lookback_days"], skip_days=params["skip_days"],
+                               quantile=params["quantile"], min_price_usd=params["min_price_usd"], cap_usd=caps)
+    b = mo.basket_returns(r[names], wl, ws)
+    s = mo.day_stats(b, day, z_window_days=params["z_window_days"])
+    return {"long_ret_pct": s.long_ret_pct, "short_ret_pct": s.short_ret_pct, "ls_ret_pct": s.ls_ret_pct, "ls_z": s.ls_z}
 
 
 def rotation_section(

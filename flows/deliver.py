@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
+from analytics.facts import validate_facts
 from delivery.send import DeliveryReport, deliver
 from delivery.store import connect
 from delivery.transport import OutboxTransport, SmtpTransport
@@ -37,7 +38,7 @@ def send_task(date: str, settings: Settings) -> DeliveryReport:
     facts_path = folder / "facts.json"
     if not facts_path.exists():
         raise DeliveryError(f"no published note for {date} in {folder}: run `nightdesk run --date {date}` first")
-    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    facts = validate_facts(json.loads(facts_path.read_text(encoding="utf-8")))
     summaries: dict[str, dict] = {}
 
     def summary_for(lang: str) -> dict:

@@ -25,7 +25,7 @@ from marketdata.calendar import is_session, nyse, why_not_session
 from marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
 from nightdesk import __version__
 from nightdesk.settings import Settings
-from rendering.outputs import write_outputs
+from rendering.outputs import write_archive, write_outputs
 from rendering.pdf import check_fonts
 from rendering.publish import date_lock, ensure_writable, promote, staging
 
@@ -41,7 +41,7 @@ def _retry_io(task, task_run, state) -> bool:
     return False
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_retry_io, task_run_name="fetch {day}")
+@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_retry_io, timeout_seconds=900, task_run_name="fetch {day}")
 def fetch(provider: Any, day: dt.date | None, snap: bool, settings: Settings) -> MarketData:
     """Resolve the session and load its market data (``provider``: a name or a Provider)."""
     if isinstance(provider, str):
@@ -87,7 +87,7 @@ def gate(md: MarketData) -> dict:
 
 @task(task_run_name="momentum")
 def momentum_task(md: MarketData, g: dict, settings: Settings) -> tuple[dict, dict]:
-    return sec.momentum_section(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, pd.Timestamp(md.date), settings.momentum.model_dump(), etf_ret=g["ret_1d"])
+    return sec.momentum_section(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, pd.Timestamp(md.date), settings.momentum.model_dump(), etf_ret=g["ret_1d"], reference=md.reference)
 
 
 @task(task_run_name="rotation")
@@ -106,7 +106,7 @@ def flows_task(md: MarketData, g: dict, legs: dict) -> dict:
     return sec.flows_section(flows, md.flows_simulated, g["ret_1d"], g["members"], pd.Timestamp(md.date), legs)
 
 
-@task(task_run_name="render and publish {facts[meta][date]}")
+@task(timeout_seconds=600, task_run_name="render and publish {facts[meta][date]}")
 def publish(facts: dict, langs: list[str], output_dir: Path) -> dict:
     """Render every edition into a staging folder and swap it in atomically."""
     check_fonts()
@@ -115,6 +115,7 @@ def publish(facts: dict, langs: list[str], output_dir: Path) -> dict:
         with staging(output_dir, date) as tmp:
             info = write_outputs(facts, langs, tmp, version=__version__)
             target = promote(tmp, output_dir, date)
+        write_archive(output_dir)
     return {**info, "folder": str(target)}
 
 

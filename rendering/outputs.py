@@ -5,9 +5,9 @@ import time
 from pathlib import Path
 
 from narrative.compose import Note, compose_note
-from rendering.html import chart_svgs, render_index, render_note_html
+from rendering.html import chart_svgs, render_archive, render_index, render_note_html
 from rendering.pdf import write_pdf
-from rendering.publish import manifest, write_json
+from rendering.publish import archive_entries, manifest, write_json
 
 
 def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) -> dict:
@@ -44,3 +44,12 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
     (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")
     write_json(folder / "manifest.json", manifest(folder, version=version, data_as_of=facts["meta"]["data_as_of"]))
     return {"timings_s": timings, "files": [f["name"] for f in files], "headline": notes[langs[0]].headline}
+
+
+def write_archive(output_dir: Path) -> Path:
+    """``output/index.html`` listing every published date (rewritten atomically)."""
+    target = Path(output_dir) / "index.html"
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(render_archive(archive_entries(output_dir)), encoding="utf-8")
+    tmp.replace(target)
+    return target

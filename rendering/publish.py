@@ -89,6 +89,20 @@ def write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+def archive_entries(output_dir: Path) -> list[dict]:
+    """Published dates (newest first) with the headline from each ``facts.json``."""
+    out = []
+    for folder in sorted((p for p in Path(output_dir).iterdir() if p.is_dir() and DATE_RE.match(p.name)), reverse=True):
+        try:
+            facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
+            m = facts["momentum"]
+            headline = f"L/S {m['ls_ret_pct']:+.1f}% ({m['ls_z']:+.1f}σ), {m['regime']}"
+        except (OSError, ValueError, KeyError):
+            headline = "(incomplete)"
+        out.append({"date": folder.name, "headline": headline})
+    return out
+
+
 def promote(tmp: Path, output_dir: Path, date: str) -> Path:
     """Swap the staged folder in: old -> backup, tmp -> target, drop backup.
 
