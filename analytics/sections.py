@@ -100,7 +100,6 @@ def momentum_section(
         quantile=params["quantile"], min_price_usd=params["min_price_usd"],
     )
     baskets = mo.basket_returns(r, w_long, w_short)
-    cw = _cap_weighted(r, px_close[members].loc[:day], reference, day, params) if reference is not None else None
     n_ls = int(baskets["ls_ret"].loc[:day].notna().sum())
     need = int(params["z_window_days"] * 0.8) + 1
     if n_ls < need or pd.isna(baskets["ls_ret"].get(day)):
@@ -109,6 +108,7 @@ def momentum_section(
             f"(plus {params['lookback_days']} sessions to form the first baskets): pick a later date or load more history"
         )
     stats = mo.day_stats(baskets, day, z_window_days=params["z_window_days"])
+    cw = _cap_weighted(r, px_close[members].loc[:day], reference, day, params) if reference is not None else None
     index_ret_pct = 100 * float(index_ret[day])
     ls = baskets["ls_ret"].dropna()
     panel_hist, panel_paths = _history(ls, baskets["long_ret"].reindex(ls.index), params)

@@ -86,4 +86,5 @@ def test_backfill_resumes(tmp_path, prefect_harness):
     assert first["done"] == 2 and not first["failed"]
     again = backfill(dt.date(2026, 1, 31), dt.date(2026, 2, 4), "sample", None, False, s)  # from a Saturday
     assert again["dates"] == 3 and again["skipped"] == 2 and again["done"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["2026-02-02", "2026-02-03", "2026-02-04"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["2026-02-02", "2026-02-03", "2026-02-04"]
+    assert "2026-02-04" in (tmp_path / "index.html").read_text()  # the archive page lists every date
