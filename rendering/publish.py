@@ -62,7 +62,7 @@ def date_lock(output_dir: Path, date: str, *, wait: bool = False) -> Iterator[No
 @contextlib.contextmanager
 def staging(output_dir: Path, date: str) -> Iterator[Path]:
     """A temporary folder beside the target, removed on failure."""
-    target = note_dir(output_dir, date)
+    note_dir(output_dir, date)  # refuse a non-date folder name before creating anything
     try:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{date}.tmp-", dir=output_dir))
@@ -73,7 +73,6 @@ def staging(output_dir: Path, date: str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    del target
 
 
 def manifest(folder: Path, *, version: str, data_as_of: str) -> dict:
