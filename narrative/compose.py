@@ -93,6 +93,7 @@ def _finish(text: str, lang: str) -> str:
     return _TOKEN.sub(swap, text)
 
 
+@lru_cache(maxsize=len(LANGS))
 def _env(lang: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("templates", "narrative"),
@@ -186,6 +187,12 @@ def _tokenise_terms(text: str) -> str:
     return text
 
 
+def localise(text: str, lang: str) -> str:
+    """zh-Hant text (labels, methods) in the edition's language: glossary terms from the glossary,
+    the rest through OpenCC. English passes through unchanged."""
+    return text if lang == "en" else _finish(_tokenise_terms(text), lang)
+
+
 def _rule_text(h: dict, lang: str) -> str:
     """The event rule of the history block, in words."""
     if lang == "en":
@@ -257,7 +264,7 @@ def compose_note(facts: dict, lang: str) -> Note:
         headline=fin(_paragraphs(str(module.headline(facts)))[0]),
         takeaways=[fin(x.strip()) for x in str(module.takeaways(facts)).splitlines() if x.strip()],
         sections=sections,
-        methods=[fin(x if lang == "en" else _tokenise_terms(x)) for x in _methods(facts, lang)],
+        methods=[localise(x, lang) for x in _methods(facts, lang)],
         disclaimer_title=term("risk_disclaimer", lang),
         disclaimer=disclaimer,
         email_disclaimer=email,

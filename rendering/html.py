@@ -6,7 +6,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from narrative.compose import Note, term
+from narrative.compose import Note, localise, term
 from narrative.formatting import usd
 from rendering import charts as ch
 
@@ -30,7 +30,7 @@ def css() -> str:
 
 def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
     """Every chart of the note for ``lang``, as SVG text keyed by section."""
-    lab = ch.LABELS["en" if lang == "en" else "zh"]
+    lab = {k: [localise(x, lang) for x in v] if isinstance(v, list) else localise(v, lang) for k, v in ch.LABELS["en" if lang == "en" else "zh"].items()}
     src = lab["source"].format(src=facts["meta"]["provider"] + (" sample" if facts["meta"]["provider"] == "sample" else ""))
     m, r, l, fl = facts["momentum"], facts["rotation"], facts["letf"], facts["flows"]
     out: dict[str, str] = {}
@@ -47,7 +47,7 @@ def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
                                              [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
     add("rotation_breadth", ch.breadth_history(r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
     groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
-    names = [g.get("name_en" if lang == "en" else "name_zh") or term(g["key"], lang, "sectors") for g in groups]
+    names = [localise(g["name_en" if lang == "en" else "name_zh"], lang) if g.get("name_en") else term(g["key"], lang, "sectors") for g in groups]
     add("rotation_groups", ch.group_bars(names, [g["z"] for g in groups], lab["themes"]))
     top = l["by_underlying"][:10]
     add("letf_underlying", ch.group_bars([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))

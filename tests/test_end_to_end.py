@@ -66,3 +66,10 @@ def test_url_fetcher_sandbox(tmp_path):
     for url in ("file:///etc/passwd", "http://example.com/x.css"):
         with pytest.raises(URLFetchingError):
             f.fetch(url)
+
+
+def test_simplified_charts_use_simplified_glossary(published):
+    out, _ = published
+    svg = (out / "2026-02-04" / "charts" / "momentum_cum.zh-Hans.svg").read_text()
+    assert "多空动量组合累积收益" in svg and "動能" not in svg
+    assert "多空動能組合累積報酬" in (out / "2026-02-04" / "charts" / "momentum_cum.zh-Hant.svg").read_text()
