@@ -74,15 +74,14 @@ def drop_bad_rows(px_close: pd.DataFrame, sessions: pd.DatetimeIndex) -> tuple[p
     px = px_close.sort_index()
     dup = px.index.duplicated(keep=False)
     if dup.any():
+        conflicting = []
         for day in px.index[dup].unique():
-            rows = px.loc[[day]]
-            same = bool((rows.nunique(dropna=False) <= 1).all())
+            same = bool((px.loc[[day]].nunique(dropna=False) <= 1).all())
+            if not same:
+                conflicting.append(day)
             detail = "duplicate rows, identical: kept one" if same else "duplicate rows that disagree: date dropped"
             flags.append(pd.DataFrame({"ticker": ["*"], "date": [day], "check": ["duplicate_date"], "detail": [detail]}))
-        keep_first = ~px.index.duplicated(keep="first")
-        conflicting = [d for d in px.index[dup].unique() if not (px.loc[[d]].nunique(dropna=False) <= 1).all()]
-        px = px[keep_first]
-        px = px.drop(index=conflicting)
+        px = px[~px.index.duplicated(keep="first")].drop(index=conflicting)
     off = ~px.index.isin(sessions)
     if off.any():
         flags.append(

@@ -35,17 +35,26 @@ def cap_weights(reference: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timesta
     return caps / caps.sum()
 
 
-def cap_usd_series(reference: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
-    """Market cap proxy (USD) per ticker at the close before ``day``."""
+def shares_proxy(reference: pd.DataFrame, px_close: pd.DataFrame) -> pd.Series:
+    """Market cap per $1 of price (a shares-outstanding proxy): ``cap_ref / P_ref``.
+
+    ``P_ref`` is the last close on or before the reference date (the first close when the
+    data start later). Multiply by any close to roll the cap to that date.
+    """
     ref = reference.dropna(subset=["market_cap_usd"]).drop_duplicates("ticker").set_index("ticker")
     tickers = [t for t in ref.index if t in px_close.columns]
     ref_day = pd.Timestamp(ref["as_of"].iloc[0]) if "as_of" in ref and len(ref) else px_close.index[0]
     hist = px_close[tickers]
     p_ref = hist.loc[:ref_day].ffill().iloc[-1] if (hist.index <= ref_day).any() else hist.bfill().iloc[0]
+    return ref.loc[tickers, "market_cap_usd"] / p_ref
+
+
+def cap_usd_series(reference: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
+    """Market cap proxy (USD) per ticker at the close before ``day``."""
+    scale = shares_proxy(reference, px_close)
+    hist = px_close[scale.index]
     prior = hist.loc[:day].iloc[:-1] if day in hist.index else hist.loc[:day]
-    p_prev = prior.ffill().iloc[-1]
-    caps = ref.loc[tickers, "market_cap_usd"] * (p_prev / p_ref)
-    return caps.dropna()
+    return (scale * prior.ffill().iloc[-1]).dropna()
 
 
 def cumulative(ret_1d: pd.DataFrame | pd.Series, day: pd.Timestamp, days: int) -> pd.Series | float:

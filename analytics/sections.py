@@ -147,12 +147,11 @@ def momentum_section(
 
 def _cap_weighted(r: pd.DataFrame, px: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp, params: dict) -> dict | None:
     """The same baskets cap-weighted (market cap rolled from the reference date by price)."""
-    ref = reference.dropna(subset=["market_cap_usd"]).drop_duplicates("ticker").set_index("ticker")
-    names = [t for t in r.columns if t in ref.index]
+    scale = ro.shares_proxy(reference, px)
+    names = [t for t in r.columns if t in scale.index]
     if len(names) < 50:
         return None
-    p_ref = px[names].loc[: pd.Timestamp(ref["as_of"].iloc[0])].ffill().iloc[-1].fillna(px[names].bfill().iloc[0])
-    caps = px[names] * (ref.loc[names, "market_cap_usd"] / p_ref)
+    caps = px[names] * scale[names]
     wl, ws = mo.basket_weights(r[names], px[names], lookback_days=params["lookback_days"], skip_days=params["skip_days"],
                                quantile=params["quantile"], min_price_usd=params["min_price_usd"], cap_usd=caps)
     b = mo.basket_returns(r[names], wl, ws)
@@ -262,8 +261,9 @@ def letf_section(
     stocks = lf.pass_through(flows, universes(reference, smap, caps))
     gamma = lf.gamma_per_1pct_usd(flows)
     scen = lf.scenario_flows(flows)
-    sessions = ret_1d.loc[:day].index[-5:]
-    daily = pd.Series({d: lf.totals(lf.fund_flows(registry, ret_1d, lf.rolled_aum_usd(registry, px_close, d), d)).rebalance_total_usd for d in sessions})
+    earlier = ret_1d.loc[:day].index[-5:-1]
+    daily = pd.Series({d: lf.totals(lf.fund_flows(registry, ret_1d, lf.rolled_aum_usd(registry, px_close, d), d)).rebalance_total_usd for d in earlier})
+    daily[day] = tot.rebalance_total_usd  # today's flows are already computed above
     ok = flows[flows["status"] == "ok"]
     age = aum.loc[ok.index, "anchor_age_days"]
     weighted_age = float((age * ok["aum_prev_usd"]).sum() / ok["aum_prev_usd"].sum()) if len(ok) else None

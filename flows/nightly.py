@@ -41,7 +41,7 @@ def _retry_io(task, task_run, state) -> bool:
     return False
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15], retry_condition_fn=_retry_io, timeout_seconds=900, task_run_name="fetch {day}")
+@task(retry_condition_fn=_retry_io, timeout_seconds=900, task_run_name="fetch {day}")
 def fetch(provider: Any, day: dt.date | None, snap: bool, settings: Settings) -> MarketData:
     """Resolve the session and load its market data (``provider``: a name or a Provider)."""
     if isinstance(provider, str):
@@ -51,6 +51,7 @@ def fetch(provider: Any, day: dt.date | None, snap: bool, settings: Settings) ->
 
 
 def _fetch_with_policy(settings: Settings):
+    """``fetch`` with the retry schedule from settings (the one place it is defined)."""
     delays = list(settings.fetch_retry_delays_s)
     return fetch.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
 
@@ -71,7 +72,7 @@ def gate(md: MarketData) -> dict:
     report = quality_gate(md.px_close, pd.DatetimeIndex(sessions), leverage=reg["leverage"], proxy=reg["underlying_proxy"])
     day = pd.Timestamp(md.date)
     members = members_of(md)
-    require_coverage(report.ret_1d, day, members)
+    n_usable = require_coverage(report.ret_1d, day, members)
     if "SPY" not in report.ret_1d or pd.isna(report.ret_1d.at[day, "SPY"]):
         raise DataQualityError(f"data for {md.date} not complete: SPY (the index proxy) has no usable close")
     window = report.flags[report.flags["date"] >= report.ret_1d.index[max(0, len(report.ret_1d) - 252)]]
@@ -82,7 +83,7 @@ def gate(md: MarketData) -> dict:
         "on_date": [{"ticker": r.ticker, "check": r.check, "detail": r.detail} for r in on_date.itertuples()],
         "window_sample": [{"ticker": r.ticker, "date": r.date.date().isoformat(), "check": r.check, "detail": r.detail} for r in window[window["check"] == "split_like_jump"].itertuples()][:20],
     }
-    return {"ret_1d": report.ret_1d, "members": members, "flags": flags}
+    return {"ret_1d": report.ret_1d, "members": members, "flags": flags, "window_flags": window, "n_usable": n_usable}
 
 
 @task(task_run_name="momentum")

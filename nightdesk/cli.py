@@ -97,11 +97,9 @@ def data_check(
     snap: bool = typer.Option(False, "--snap"),
 ) -> None:
     """Run the data-quality gate for a date and list what it excludes."""
-    import pandas as pd
-
-    from analytics.quality import DataQualityError, quality_gate, require_coverage
+    from analytics.quality import DataQualityError
+    from flows.nightly import gate
     from marketdata.base import DataError
-    from marketdata.calendar import nyse
     from marketdata.registry import get_provider, load_market_data, resolve_date
 
     settings = _settings(provider=provider, data_dir=data_dir)
@@ -109,22 +107,17 @@ def data_check(
         prov = get_provider(settings.provider, data_dir=settings.data_dir)
         day = resolve_date(prov, _parse_date(date), snap=snap)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
-        reg = md.letf_registry.set_index("ticker")
-        sessions = nyse().sessions_in_range(md.px_close.index[0], md.px_close.index[-1])
-        rep = quality_gate(md.px_close, pd.DatetimeIndex(sessions), leverage=reg["leverage"], proxy=reg["underlying_proxy"])
-        latest = md.sectors[md.sectors["snapshot"] == md.sectors["snapshot"].max()]["ticker"]
-        n_ok = require_coverage(rep.ret_1d, pd.Timestamp(day), [t for t in latest if t in md.px_close.columns])
+        g = gate.fn(md)  # the same gate the note runs
     except (DataError, DataQualityError) as exc:
         _fail(str(exc))
-    window = rep.flags[rep.flags["date"] >= rep.ret_1d.index[max(0, len(rep.ret_1d) - 252)]]
+    window, n_ok = g["window_flags"], g["n_usable"]
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
     for check, n in window.groupby("check").size().items():
         typer.echo(f"  {check}: {n}")
     for r in window[window["check"] != "stale_close"].itertuples():
         typer.echo(f"  {r.date.date()} {r.ticker}: {r.detail}")
-    today = window[window["date"] == pd.Timestamp(day)]
-    for r in today.itertuples():
-        typer.echo(f"  on {day}: {r.ticker} {r.check} ({r.detail})")
+    for r in g["flags"]["on_date"]:
+        typer.echo(f"  on {day}: {r['ticker']} {r['check']} ({r['detail']})")
 
 
 def nightly_schedule(cron: str):
