@@ -29,6 +29,7 @@ def test_pdf_text_has_headline_number_and_chinese(published):
     assert "多空動能組合" in zh and ls in zh and "風險揭露與免責聲明" in zh
     hans = "".join(p.extract_text() for p in PdfReader(out / "2026-02-04" / "note.zh-Hans.pdf").pages)
     assert "多空动量组合" in hans and "多头组合" in hans and "风险提示及免责声明" in hans
+    assert "个股" in hans and "個股" not in hans  # table headers come from the glossary too
 
 
 def test_html_self_contained(published):
