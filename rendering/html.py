@@ -1,6 +1,7 @@
 """Self-contained HTML editions (inline CSS and SVG) from the facts record and composed text."""
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import jinja2
@@ -20,45 +21,55 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["usd"] = lambda value, lang: usd(value, lang)
+    env.filters["svg_height_pct"] = svg_height_pct
     return env
 
 
-def css() -> str:
-    """The house stylesheet."""
-    return (resources.files("templates") / "note.css").read_text(encoding="utf-8")
+def css(*, screen: bool = True) -> str:
+    """The house stylesheet; ``screen`` adds the phone rules (left out of print HTML)."""
+    files = ["note.css", "screen.css"] if screen else ["note.css"]
+    return "\n".join((resources.files("templates") / f).read_text(encoding="utf-8") for f in files)
+
+
+def svg_height_pct(svg: str) -> float:
+    """Height of an SVG as a percentage of its width (from its ``width``/``height`` attributes)."""
+    head = svg[: svg.index(">")]
+    w, h = (float(re.search(rf'\b{a}="([0-9.]+)', head).group(1)) for a in ("width", "height"))
+    return 100.0 * h / w
 
 
 def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
     """Every chart of the note for ``lang``, as SVG text keyed by section."""
     lab = {k: [localise(x, lang) for x in v] if isinstance(v, list) else localise(v, lang) for k, v in ch.LABELS["en" if lang == "en" else "zh"].items()}
-    src = lab["source"].format(src=facts["meta"]["provider"] + (" sample" if facts["meta"]["provider"] == "sample" else ""))
+    src = lab["source"].format(src=facts["meta"]["provider"])
     m, r, l, fl = facts["momentum"], facts["rotation"], facts["letf"], facts["flows"]
     out: dict[str, str] = {}
 
     def add(name: str, fig) -> None:
         out[name] = ch.to_svg(fig, src, prefix=f"{name}-{lang}")
 
-    add("momentum_cum", ch.ls_cumulative(m["series"]["ls_cum_dates"], m["series"]["ls_cum_pct"], lab))
-    add("momentum_dist", ch.ls_distribution(m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], m["history"]["panel"]["since_year"], lab))
-    if m["series"]["fwd_path_med_pct"]:
-        add("momentum_fwd", ch.forward_paths(m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
-    secs = [g for g in r["sectors"] if g["sufficient"]]
-    add("rotation_heatmap", ch.sector_heatmap([term(g["key"], lang, "sectors") for g in secs],
-                                             [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
-    add("rotation_breadth", ch.breadth_history(r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
-    groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
-    names = [localise(g["name_en" if lang == "en" else "name_zh"], lang) if g.get("name_en") else term(g["key"], lang, "sectors") for g in groups]
-    add("rotation_groups", ch.group_bars(names, [g["z"] for g in groups], lab["themes"]))
-    top = l["by_underlying"][:10]
-    add("letf_underlying", ch.group_bars([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
-    stocks = l["top_stocks"][:12]
-    add("letf_stocks", ch.group_bars([x["ticker"] for x in stocks], [x["flow_usd"] / 1e9 for x in stocks], lab["top"]))
-    add("letf_scenarios", ch.scenario_curve([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
-    if fl.get("available"):
-        add("flows_intensity", ch.intensity_history(fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
-        if fl["retail_timing"]:
-            keys = ["open", "morning", "midday", "afternoon", "close"]
-            add("flows_timing", ch.timing_bars(lab["buckets"], [fl["retail_timing"][k] for k in keys], [fl["inst_timing"][k] for k in keys], lab))
+    with ch.house_style(lang):
+        add("momentum_cum", ch.ls_cumulative(m["series"]["ls_cum_dates"], m["series"]["ls_cum_pct"], lab))
+        add("momentum_dist", ch.ls_distribution(m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], m["history"]["panel"]["since_year"], lab))
+        if m["series"]["fwd_path_med_pct"]:
+            add("momentum_fwd", ch.forward_paths(m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
+        secs = [g for g in r["sectors"] if g["sufficient"]]
+        add("rotation_heatmap", ch.sector_heatmap([term(g["key"], lang, "sectors") for g in secs],
+                                                 [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
+        add("rotation_breadth", ch.breadth_history(r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
+        groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
+        names = [localise(g["name_en" if lang == "en" else "name_zh"], lang) if g.get("name_en") else term(g["key"], lang, "sectors") for g in groups]
+        add("rotation_groups", ch.group_bars(names, [g["z"] for g in groups], lab["themes"]))
+        top = l["by_underlying"][:10]
+        add("letf_underlying", ch.group_bars([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
+        stocks = l["top_stocks"][:12]
+        add("letf_stocks", ch.group_bars([x["ticker"] for x in stocks], [x["flow_usd"] / 1e9 for x in stocks], lab["top"]))
+        add("letf_scenarios", ch.scenario_curve([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
+        if fl.get("available"):
+            add("flows_intensity", ch.intensity_history(fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
+            if fl["retail_timing"]:
+                keys = ["open", "morning", "midday", "afternoon", "close"]
+                add("flows_timing", ch.timing_bars(lab["buckets"], [fl["retail_timing"][k] for k in keys], [fl["inst_timing"][k] for k in keys], lab))
     return out
 
 
@@ -73,7 +84,7 @@ def render_note_html(facts: dict, notes: list[Note], charts: dict[str, dict[str,
         lang -> chart name -> SVG text (trusted: produced by :mod:`rendering.charts`).
     """
     safe = {lang: {k: Markup(v) for k, v in c.items()} for lang, c in charts.items()}
-    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css()), pdf=pdf)
+    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css(screen=not pdf)), pdf=pdf)
 
 
 def render_index(date: str, files: list[dict]) -> str:

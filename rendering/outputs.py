@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import time
+import tempfile
 from pathlib import Path
 
 from narrative.compose import Note, compose_note
 from rendering.html import chart_svgs, render_archive, render_index, render_note_html
-from rendering.pdf import write_pdf
+from rendering.pdf import Edition, layout, open_chart_pages, start_chart_pages, write_pdf
 from rendering.publish import archive_entries, manifest, write_json
 
 
@@ -24,21 +25,34 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
     notes: dict[str, Note] = {}
     charts: dict[str, dict[str, str]] = {}
     t0 = time.perf_counter()
-    for lang in langs:
-        notes[lang] = compose_note(facts, lang)
-        charts[lang] = chart_svgs(facts, lang)
-        for name, svg in charts[lang].items():
-            (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
-    timings["compose_and_charts"] = time.perf_counter() - t0
-    for lang in langs:
-        (folder / f"note.{lang}.html").write_text(render_note_html(facts, [notes[lang]], {lang: charts[lang]}), encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = {}  # librsvg converts each edition's charts in a child process while this one draws and lays out
+        for lang in langs:
+            notes[lang] = compose_note(facts, lang)
+            charts[lang] = chart_svgs(facts, lang)
+            for name, svg in charts[lang].items():
+                (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
+            target = Path(tmp) / f"charts.{lang}.pdf"
+            jobs[lang] = (start_chart_pages([folder / "charts" / f"{name}.{lang}.svg" for name in charts[lang]], target), target)
+        timings["compose_and_charts"] = time.perf_counter() - t0
+        docs = {}
+        for lang in langs:
+            (folder / f"note.{lang}.html").write_text(render_note_html(facts, [notes[lang]], {lang: charts[lang]}), encoding="utf-8")
+            t = time.perf_counter()
+            docs[lang] = layout(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), base_dir=folder)
+            timings[f"layout_{lang}"] = time.perf_counter() - t
         t = time.perf_counter()
-        write_pdf(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), folder / f"note.{lang}.pdf", base_dir=folder)
-        timings[f"pdf_{lang}"] = time.perf_counter() - t
+        chart_pdfs = {lang: open_chart_pages(*jobs[lang]) for lang in langs}
+        timings["charts_to_pdf_wait"] = time.perf_counter() - t
+    editions = {lang: Edition(lang, docs[lang], dict(zip(charts[lang], chart_pdfs[lang].pages))) for lang in langs}
+    for lang in langs:
+        t = time.perf_counter()
+        write_pdf([editions[lang]], folder / f"note.{lang}.pdf")
+        timings[f"pdf_{lang}"] = time.perf_counter() - t + timings.pop(f"layout_{lang}")
     pair = [x for x in ("en", "zh-Hant") if x in langs] if {"en", "zh-Hant"} <= set(langs) else list(langs)
     if len(pair) > 1:
         t = time.perf_counter()
-        write_pdf(render_note_html(facts, [notes[x] for x in pair], {x: charts[x] for x in pair}, pdf=True), folder / "note.bilingual.pdf", base_dir=folder)
+        write_pdf([editions[x] for x in pair], folder / "note.bilingual.pdf")
         timings["pdf_bilingual"] = time.perf_counter() - t
     files = [{"name": p.name, "kb": round(p.stat().st_size / 1024)} for p in sorted(folder.iterdir()) if p.is_file()]
     (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install nightdesk on a fresh Debian machine: system packages (CJK fonts, HarfBuzz subsetter,
-# Pango for WeasyPrint), a virtualenv in .venv and the package. `--test` adds test tools
+# Pango for WeasyPrint, librsvg for the PDF's vector charts), a virtualenv in .venv and the package. `--test` adds test tools
 # (Chromium for the browser test, pytest, aiosmtpd, ...). Idempotent: skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0 fontconfig python3-venv poppler-utils)
+want=(fonts-noto-cjk libharfbuzz-subset0 librsvg2-bin libpango-1.0-0 libpangoft2-1.0-0 fontconfig python3-venv poppler-utils)
 if [[ "${1:-}" == "--test" ]]; then want+=(chromium); fi
 missing=()
 for pkg in "${want[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
