@@ -46,17 +46,19 @@ def aum_as_of_date(registry: pd.DataFrame) -> pd.Series:
     return out.fillna(month).fillna(year)
 
 
-def rolled_aum_usd(registry: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """Roll each fund's AUM anchor to the close before ``day`` with its own price path.
+def rolled_aum_usd_many(registry: pd.DataFrame, px_close: pd.DataFrame, days: list[pd.Timestamp]) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Roll each fund's AUM anchor to the close before each of ``days`` with its own price path.
 
     ``A_(t-1) = A_asof * P_(t-1) / P_asof``. When the anchor date is after the last close
     available, the latest close stands in for ``P_asof``; before the first close, the first.
-    Funds without AUM or prices are kept with NaN and a reason.
+    Funds without AUM or prices are kept with NaN and a reason. The price path is filled and
+    the anchors are found once for all dates.
 
     Returns
     -------
-    pandas.DataFrame
-        Index = ticker; ``aum_anchor_usd, aum_anchor_date, aum_prev_usd, anchor_age_days, status``.
+    dict
+        Date -> DataFrame indexed by ticker with ``aum_anchor_usd, aum_anchor_date,
+        aum_prev_usd, anchor_age_days, status``.
     """
     reg = registry.drop_duplicates("ticker").set_index("ticker")
     anchor_day = aum_as_of_date(registry.drop_duplicates("ticker")).set_axis(reg.index)
@@ -64,27 +66,36 @@ def rolled_aum_usd(registry: pd.DataFrame, px_close: pd.DataFrame, day: pd.Times
     px = px_close[have]
     filled = px.ffill()
     first_valid = px.bfill().iloc[0] if len(px) else pd.Series(dtype=float)
-    pos_prev = px.index.searchsorted(day, side="left") - 1  # the close before ``day``
-    p_prev = filled.iloc[pos_prev] if pos_prev >= 0 else pd.Series(np.nan, index=have)
     pos_anchor = np.clip(px.index.searchsorted(anchor_day.reindex(have).fillna(px.index[0]).to_numpy(), side="right") - 1, 0, len(px) - 1)
     values = filled.to_numpy()
-    p_anchor = pd.Series(values[pos_anchor, np.arange(len(have))], index=have).fillna(first_valid)
+    p_anchor = pd.Series(values[pos_anchor, np.arange(len(have))], index=have).fillna(first_valid).reindex(reg.index)
     aum = pd.to_numeric(reg["aum_usd"], errors="coerce")
     lev = pd.to_numeric(reg["leverage"], errors="coerce")
-    status = pd.Series("ok", index=reg.index, dtype=object)
-    status[~reg.index.isin(have) | p_prev.reindex(reg.index).isna()] = "no prices"
-    status[(lev == 0) | lev.isna()] = "leverage 0 or missing"
-    status[aum.isna() | (aum <= 0)] = "no AUM in the registry"
-    rolled = aum * p_prev.reindex(reg.index) / p_anchor.reindex(reg.index)
-    return pd.DataFrame(
-        {
-            "aum_anchor_usd": aum,
-            "aum_anchor_date": anchor_day,
-            "aum_prev_usd": rolled.where(status == "ok"),
-            "anchor_age_days": (day - anchor_day).dt.days,
-            "status": status,
-        }
-    )
+    fixed = pd.Series("ok", index=reg.index, dtype=object)
+    fixed[(lev == 0) | lev.isna()] = "leverage 0 or missing"
+    fixed[aum.isna() | (aum <= 0)] = "no AUM in the registry"
+    out = {}
+    for day in days:
+        pos_prev = px.index.searchsorted(day, side="left") - 1  # the close before ``day``
+        p_prev = (filled.iloc[pos_prev] if pos_prev >= 0 else pd.Series(np.nan, index=have)).reindex(reg.index)
+        status = fixed.copy()
+        status[(status == "ok") & p_prev.isna()] = "no prices"
+        rolled = aum * p_prev / p_anchor
+        out[day] = pd.DataFrame(
+            {
+                "aum_anchor_usd": aum,
+                "aum_anchor_date": anchor_day,
+                "aum_prev_usd": rolled.where(status == "ok"),
+                "anchor_age_days": (day - anchor_day).dt.days,
+                "status": status,
+            }
+        )
+    return out
+
+
+def rolled_aum_usd(registry: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    """:func:`rolled_aum_usd_many` for one date."""
+    return rolled_aum_usd_many(registry, px_close, [day])[day]
 
 
 def fund_flows(registry: pd.DataFrame, ret_1d: pd.DataFrame, aum: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
@@ -116,19 +127,26 @@ def fund_flows(registry: pd.DataFrame, ret_1d: pd.DataFrame, aum: pd.DataFrame, 
 
 def by_underlying(flows: pd.DataFrame) -> pd.DataFrame:
     """Flows summed by underlying proxy, largest absolute first (USD)."""
-    ok = flows[flows["status"] == "ok"].assign(
-        bull_usd=lambda f: f["flow_usd"].where(f["leverage"] > 0, 0.0),
-        bear_usd=lambda f: f["flow_usd"].where(f["leverage"] < 0, 0.0),
+    ok = flows[flows["status"] == "ok"]
+    proxies, code = np.unique(ok["proxy"].to_numpy(dtype=object), return_inverse=True)
+    flow, lev = ok["flow_usd"].to_numpy(float), ok["leverage"].to_numpy(float)
+    first = np.unique(code, return_index=True)[1]
+
+    def total(x: np.ndarray) -> np.ndarray:
+        return np.bincount(code, weights=x, minlength=len(proxies))
+
+    g = pd.DataFrame(
+        {
+            "underlying": ok["underlying"].to_numpy(dtype=object)[first],
+            "kind": ok["underlying_kind"].to_numpy(dtype=object)[first],
+            "flow_usd": total(flow),
+            "bull_usd": total(np.where(lev > 0, flow, 0.0)),
+            "bear_usd": total(np.where(lev < 0, flow, 0.0)),
+            "n_funds": np.bincount(code, minlength=len(proxies)),
+        },
+        index=pd.Index(proxies, name="proxy"),
     )
-    g = ok.groupby("proxy").agg(
-        underlying=("underlying", "first"),
-        kind=("underlying_kind", "first"),
-        flow_usd=("flow_usd", "sum"),
-        bull_usd=("bull_usd", "sum"),
-        bear_usd=("bear_usd", "sum"),
-        n_funds=("flow_usd", "size"),
-    )
-    return g.reindex(g["flow_usd"].abs().sort_values(ascending=False).index)
+    return g.iloc[np.argsort(-np.abs(g["flow_usd"].to_numpy()), kind="stable")]
 
 
 def gamma_per_1pct_usd(flows: pd.DataFrame) -> pd.Series:
@@ -148,19 +166,16 @@ def scenario_flows(flows: pd.DataFrame, moves_pct: tuple[float, ...] = SCENARIO_
     return pd.DataFrame({"move_pct": list(moves_pct), "flow_usd": [k * m / 100 for m in moves_pct]})
 
 
-def pass_through(
-    flows: pd.DataFrame,
-    universes: dict[str, pd.Series],
-) -> pd.DataFrame:
+def pass_through(flows: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
     """Spread index and sector fund flows over stocks by weight; single-stock funds go direct.
 
     Parameters
     ----------
     flows : pandas.DataFrame
         Output of :func:`fund_flows`.
-    universes : dict
-        Proxy ticker (e.g. ``QQQ``, ``SPY``, ``SOXX``) -> weights over member tickers (sum 1).
-        Proxies without a universe are not passed through (commodities, rates, volatility).
+    weights : pandas.DataFrame
+        Stock ticker x proxy ticker (e.g. ``QQQ``, ``SPY``, ``SOXX``): each column sums to 1.
+        Proxies without a column are not passed through (commodities, rates, volatility).
 
     Returns
     -------
@@ -169,14 +184,14 @@ def pass_through(
         ``via_index_usd``; sorted by absolute flow.
     """
     ok = flows[flows["status"] == "ok"]
-    direct = ok[ok["underlying_kind"] == "single_stock"].groupby("proxy")["flow_usd"].sum()
-    via = pd.Series(dtype=float)
-    for proxy, flow in ok[ok["underlying_kind"] != "single_stock"].groupby("proxy")["flow_usd"].sum().items():
-        if proxy in universes:
-            via = via.add(universes[proxy] * flow, fill_value=0.0)
+    single = (ok["underlying_kind"] == "single_stock").to_numpy()
+    direct = ok[single].groupby("proxy")["flow_usd"].sum()
+    index_flow = ok[~single].groupby("proxy")["flow_usd"].sum().reindex(weights.columns).fillna(0.0)
+    via = pd.Series(weights.to_numpy() @ index_flow.to_numpy(), index=weights.index)
+    via = via[via != 0]
     out = pd.DataFrame({"direct_usd": direct, "via_index_usd": via}).fillna(0.0)
     out["flow_usd"] = out["direct_usd"] + out["via_index_usd"]
-    return out.reindex(out["flow_usd"].abs().sort_values(ascending=False).index)
+    return out.iloc[np.argsort(-np.abs(out["flow_usd"].to_numpy()), kind="stable")]
 
 
 def week_repeat_flow_usd(daily_totals_usd: pd.Series) -> float:

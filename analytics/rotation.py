@@ -1,8 +1,6 @@
 """Sector rotation, themes and breadth. Returns are fractions unless a name ends in ``_pct``."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
@@ -25,14 +23,17 @@ def sector_map(sectors: pd.DataFrame, day: pd.Timestamp, tickers: list[str]) -> 
     return best.reindex(tickers)[["sector", "sub_industry", "snapshot"]]
 
 
-def cap_weights(reference: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
-    """Market-cap weights on ``day`` (before its close), rolled from the reference caps by price.
-
-    ``cap_t = cap_ref * P_(t-1) / P_ref``, where ``P_ref`` is the close on the reference date
-    (or the nearest earlier close). Normalised to sum to 1 over tickers with a cap.
-    """
-    caps = cap_usd_series(reference, px_close, day)
-    return caps / caps.sum()
+def sector_maps(sectors: pd.DataFrame, days: list[pd.Timestamp], tickers: list[str]) -> dict[pd.Timestamp, pd.DataFrame]:
+    """:func:`sector_map` for many dates; dates under the same snapshots share one (identical) frame."""
+    snaps = sorted(pd.Timestamp(s) for s in sectors["snapshot"].unique())
+    by_regime: dict[int, pd.DataFrame] = {}
+    out = {}
+    for day in days:
+        k = sum(s <= day for s in snaps)  # which snapshots are in force decides the map
+        if k not in by_regime:
+            by_regime[k] = sector_map(sectors, day, tickers)
+        out[day] = by_regime[k]
+    return out
 
 
 def shares_proxy(reference: pd.DataFrame, px_close: pd.DataFrame) -> pd.Series:
@@ -49,64 +50,62 @@ def shares_proxy(reference: pd.DataFrame, px_close: pd.DataFrame) -> pd.Series:
     return ref.loc[tickers, "market_cap_usd"] / p_ref
 
 
-def cap_usd_series(reference: pd.DataFrame, px_close: pd.DataFrame, day: pd.Timestamp) -> pd.Series:
-    """Market cap proxy (USD) per ticker at the close before ``day``."""
-    scale = shares_proxy(reference, px_close)
-    hist = px_close[scale.index]
-    prior = hist.loc[:day].iloc[:-1] if day in hist.index else hist.loc[:day]
-    return (scale * prior.ffill().iloc[-1]).dropna()
+def trailing_sum(values: np.ndarray, days: int) -> np.ndarray:
+    """Sum over the trailing ``days`` rows at every row (fewer at the start), along axis 0.
+
+    Cumulative sums instead of pandas' per-column rolling: one pass over a wide date x ticker
+    array. ``values`` must hold no NaN.
+    """
+    c = np.cumsum(values, axis=0)
+    out = c.copy()
+    out[days:] = c[days:] - c[:-days]
+    return out
 
 
-def cumulative(ret_1d: pd.DataFrame | pd.Series, day: pd.Timestamp, days: int) -> pd.Series | float:
-    """Compounded return over the ``days`` sessions ending at ``day`` (NaN-safe per column)."""
-    window = ret_1d.loc[:day].iloc[-days:]
-    return (1 + window.fillna(0.0)).prod() - 1
+def trailing_mean(values: np.ndarray, days: int) -> np.ndarray:
+    """Mean over the trailing ``days`` rows (fewer at the start), along axis 0; no NaN allowed."""
+    count = np.minimum(np.arange(1, len(values) + 1), days).reshape(-1, *([1] * (values.ndim - 1)))
+    return trailing_sum(values, days) / count
 
 
-def percentile_of_last(series: pd.Series, window_days: int = 252) -> float:
-    """Percent of the trailing ``window_days`` observations (including the last) at or below the last."""
-    tail = series.dropna().iloc[-window_days:]
-    return float(100 * (tail <= tail.iloc[-1]).mean()) if len(tail) else float("nan")
+def compounded(ret_1d: pd.DataFrame | pd.Series, days: int) -> pd.DataFrame | pd.Series:
+    """Compounded return over the trailing ``days`` sessions at every date (a missing return counts as 0)."""
+    out = np.expm1(trailing_sum(np.log1p(ret_1d.fillna(0.0).to_numpy()), days))
+    return ret_1d._constructor(out, index=ret_1d.index, **({"columns": ret_1d.columns} if isinstance(ret_1d, pd.DataFrame) else {"name": ret_1d.name}))
 
 
-def beat_share(ret_1d: pd.DataFrame, index_ret: pd.Series, day: pd.Timestamp, window_days: int = 252) -> pd.Series:
-    """Percent of members with a return above the index's, each of the last ``window_days + 1`` sessions."""
-    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
-    beat = hist.gt(index_ret.reindex(hist.index), axis=0).where(hist.notna())
-    return 100 * beat.sum(axis=1) / hist.notna().sum(axis=1)
+def rolling_pctile_of_last(series: pd.Series, window_days: int = 252) -> pd.Series:
+    """At each date, percent of the trailing ``window_days`` observations (that date's included) at or below it."""
+
+    def pct(x: np.ndarray) -> float:
+        x = x[~np.isnan(x)]
+        return float(100 * np.mean(x <= x[-1])) if len(x) else float("nan")
+
+    return series.rolling(window_days, min_periods=1).apply(pct, raw=True).where(series.notna())
 
 
-@dataclass(frozen=True)
-class Breadth:
-    """Breadth figures for one day (percent / percentage points)."""
-
-    breadth_pct_beating_index: float
-    breadth_5d_pct: float
-    breadth_20d_pct: float
-    breadth_pctile: float
-    advancers: int
-    decliners: int
-    above_50d_pct: float
-    above_200d_pct: float
-    ew_ret_pct: float
-    cw_ret_pct: float
-    ew_minus_cw_pct: float
-    ew_minus_cw_pctile: float
-    rsp_minus_spy_pct: float | None
-    index_ret_pct: float
-    n_members: int
+def beat_share(ret_1d: pd.DataFrame, index_ret: pd.Series) -> pd.Series:
+    """Percent of members with a return above the index's, each session."""
+    n = ret_1d.notna().sum(axis=1)
+    beat = ret_1d.gt(index_ret.reindex(ret_1d.index), axis=0)  # False where a return is missing
+    return 100 * beat.sum(axis=1) / n.where(n > 0)
 
 
-def breadth(
+BREADTH_FIELDS = ["breadth_pct_beating_index", "breadth_5d_pct", "breadth_20d_pct", "breadth_pctile", "advancers", "decliners",
+                  "above_50d_pct", "above_200d_pct", "ew_ret_pct", "cw_ret_pct", "ew_minus_cw_pct", "ew_minus_cw_pctile",
+                  "rsp_minus_spy_pct", "index_ret_pct", "n_members"]
+
+
+def breadth_panel(
     ret_1d: pd.DataFrame,
     index_ret: pd.Series,
-    weights: pd.Series,
-    day: pd.Timestamp,
+    cap_prev_usd: pd.DataFrame,
     *,
     rsp_ret: pd.Series | None = None,
     window_days: int = 252,
-) -> Breadth:
-    """Share of members beating the index, advancers/decliners, trend breadth, EW vs CW.
+) -> pd.DataFrame:
+    """Breadth at every date at once: share of members beating the index (day, 5d, 20d) and its
+    percentile, advancers/decliners, share above the 50/200-day average, equal- vs cap-weighted.
 
     Parameters
     ----------
@@ -114,108 +113,130 @@ def breadth(
         Member daily returns, date x ticker.
     index_ret : pandas.Series
         The index's daily return (SPY).
-    weights : pandas.Series
-        Cap weights on ``day`` (sum 1) for the cap-weighted member return.
+    cap_prev_usd : pandas.DataFrame
+        Each member's market cap at the previous close (date x ticker): that day's cap weights.
+    window_days : int
+        Percentiles rank a date against this many sessions (its own included).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = date, columns ``BREADTH_FIELDS`` (percent, percentage points or counts).
     """
-    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
-    share = beat_share(ret_1d, index_ret, day, window_days)
-    row = hist.iloc[-1].dropna()
-    w = weights.reindex(row.index).fillna(0.0)
-    cw = float((row * w).sum() / w.sum())
-    ew = float(row.mean())
-    # EW minus CW history uses today's weights: a proxy good enough for a percentile
-    w_hist = weights.reindex(hist.columns).fillna(0.0)
-    ok = hist.notna()
-    cw_hist = (hist.fillna(0.0) * w_hist).sum(axis=1) / (ok * w_hist).sum(axis=1)
-    gap_hist = 100 * (hist.mean(axis=1) - cw_hist)
-    recent = ret_1d.loc[:day].iloc[-200:]
-    idx = (1 + recent.fillna(0.0)).cumprod()  # a price index over the window: ratios to its mean are scale-free
-    last = idx.iloc[-1]
-    full = {n: recent.iloc[-n:].notna().sum() >= 0.9 * n for n in (50, 200)}
-    above = {n: float(100 * (last > idx.iloc[-n:].mean())[full[n]].mean()) for n in (50, 200)}
-    m5, m20 = (cumulative(ret_1d, day, n) for n in (5, 20))
-    i5, i20 = (cumulative(index_ret, day, n) for n in (5, 20))
-    rsp_gap = None
-    if rsp_ret is not None and pd.notna(rsp_ret.get(day)) and pd.notna(index_ret.get(day)):
-        rsp_gap = 100 * float(rsp_ret[day] - index_ret[day])
-    return Breadth(
-        breadth_pct_beating_index=float(share.iloc[-1]),
-        breadth_5d_pct=float(100 * (m5[row.index] > i5).mean()),
-        breadth_20d_pct=float(100 * (m20[row.index] > i20).mean()),
-        breadth_pctile=percentile_of_last(share, window_days),
-        advancers=int((row > 0).sum()),
-        decliners=int((row < 0).sum()),
-        above_50d_pct=above[50],
-        above_200d_pct=above[200],
-        ew_ret_pct=100 * ew,
-        cw_ret_pct=100 * cw,
-        ew_minus_cw_pct=100 * (ew - cw),
-        ew_minus_cw_pctile=percentile_of_last(gap_hist, window_days),
-        rsp_minus_spy_pct=rsp_gap,
-        index_ret_pct=100 * float(index_ret[day]),
-        n_members=int(len(row)),
-    )
+    ok = ret_1d.notna()
+    n = ok.sum(axis=1)
+    idx = index_ret.reindex(ret_1d.index)
+    share = beat_share(ret_1d, idx)
+    w = cap_prev_usd.reindex(index=ret_1d.index, columns=ret_1d.columns).where(ok).fillna(0.0)
+    cw = (ret_1d.fillna(0.0) * w).sum(axis=1) / w.sum(axis=1)
+    ew = ret_1d.mean(axis=1)
+    gap = 100 * (ew - cw)
+    level = np.cumprod(1 + ret_1d.fillna(0.0).to_numpy(), axis=0)  # a price index: its ratio to its own average is scale-free
+    have = ok.to_numpy()
+    above = {}
+    for days in (50, 200):
+        full = trailing_sum(have.astype(float), days) >= 0.9 * days
+        above_ma = level > trailing_mean(level, days)
+        above[days] = pd.Series(100 * (above_ma & full).sum(axis=1) / np.where(full.sum(axis=1) > 0, full.sum(axis=1), np.nan), index=ret_1d.index)
+    multi = {}
+    for days in (5, 20):
+        beat = compounded(ret_1d, days).gt(compounded(idx, days), axis=0) & ok
+        multi[days] = 100 * beat.sum(axis=1) / n.where(n > 0)
+    rsp_gap = 100 * (rsp_ret.reindex(ret_1d.index) - idx) if rsp_ret is not None else pd.Series(np.nan, index=ret_1d.index)
+    return pd.DataFrame({
+        "breadth_pct_beating_index": share,
+        "breadth_5d_pct": multi[5],
+        "breadth_20d_pct": multi[20],
+        "breadth_pctile": rolling_pctile_of_last(share, window_days),
+        "advancers": (ret_1d > 0).sum(axis=1),
+        "decliners": (ret_1d < 0).sum(axis=1),
+        "above_50d_pct": above[50],
+        "above_200d_pct": above[200],
+        "ew_ret_pct": 100 * ew,
+        "cw_ret_pct": 100 * cw,
+        "ew_minus_cw_pct": gap,
+        "ew_minus_cw_pctile": rolling_pctile_of_last(gap, window_days),
+        "rsp_minus_spy_pct": rsp_gap,
+        "index_ret_pct": 100 * idx,
+        "n_members": n,
+    })
 
 
-def group_table(
+GROUP_FIELDS = ["n", "ret_1d_pct", "ret_5d_pct", "ret_20d_pct", "z", "up_pct"]
+
+
+def group_panel(
     ret_1d: pd.DataFrame,
     groups: dict[str, list[str]],
-    day: pd.Timestamp,
     *,
     window_days: int = 252,
-) -> pd.DataFrame:
-    """Equal-weight return of each group: day, 5d, 20d, the day's z against the group's own past
-    year, and breadth inside the group.
+    min_members: int = MIN_GROUP_MEMBERS,
+) -> dict[str, pd.DataFrame]:
+    """Equal-weight return of each group at every date: day, 5d, 20d, the day's z against the
+    group's own previous ``window_days`` sessions, and the share of its members up on the day.
 
     Parameters
     ----------
     groups : dict
         Group key -> member tickers (tickers without data are ignored).
+    min_members : int
+        Dates where fewer members have a return keep a row marked insufficient with NaN statistics.
 
     Returns
     -------
-    pandas.DataFrame
-        Index = group key; columns ``n, ret_1d_pct, ret_5d_pct, ret_20d_pct, z, up_pct,
-        sufficient``. Groups with fewer than ``MIN_GROUP_MEMBERS`` usable names keep their
-        row with ``sufficient = False`` and NaN statistics.
+    dict
+        Field (``GROUP_FIELDS`` and ``sufficient``) -> DataFrame date x group key.
     """
-    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
-    rows = {}
+    ok = ret_1d.notna()
+    series, count, up = {}, {}, {}
     for key, members in groups.items():
-        cols = [t for t in members if t in hist.columns]
-        today = hist[cols].iloc[-1].dropna() if cols else pd.Series(dtype=float)
-        n = int(len(today))
-        if n < MIN_GROUP_MEMBERS:
-            rows[key] = {"n": n, "ret_1d_pct": np.nan, "ret_5d_pct": np.nan, "ret_20d_pct": np.nan, "z": np.nan, "up_pct": np.nan, "sufficient": False}
-            continue
-        series = hist[cols].mean(axis=1)
-        past = series.iloc[:-1]
-        sd = past.std()
-        rows[key] = {
-            "n": n,
-            "ret_1d_pct": 100 * float(series.iloc[-1]),
-            "ret_5d_pct": 100 * float((1 + series.iloc[-5:]).prod() - 1),
-            "ret_20d_pct": 100 * float((1 + series.iloc[-20:]).prod() - 1),
-            "z": float((series.iloc[-1] - past.mean()) / sd) if sd > 0 else np.nan,
-            "up_pct": float(100 * (today > 0).mean()),
-            "sufficient": True,
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
+        cols = [t for t in members if t in ret_1d.columns]
+        block = ret_1d[cols]
+        series[key] = block.mean(axis=1)
+        count[key] = ok[cols].sum(axis=1)
+        up[key] = 100 * (block > 0).sum(axis=1) / count[key].where(count[key] > 0)
+    keys = list(groups)
+    s = pd.DataFrame(series, index=ret_1d.index, columns=keys)
+    n = pd.DataFrame(count, index=ret_1d.index, columns=keys).fillna(0).astype(int)
+    past = s.shift(1).rolling(window_days, min_periods=2)
+    sd = past.std()
+    enough = n >= min_members
+    stats = {
+        "ret_1d_pct": 100 * s,
+        "ret_5d_pct": 100 * compounded(s, 5),
+        "ret_20d_pct": 100 * compounded(s, 20),
+        "z": (s - past.mean()) / sd.where(sd > 0),
+        "up_pct": pd.DataFrame(up, index=ret_1d.index, columns=keys),
+    }
+    return {"n": n, **{k: v.where(enough) for k, v in stats.items()}, "sufficient": enough}
+
+
+def group_rows(panel: dict[str, pd.DataFrame], day: pd.Timestamp) -> pd.DataFrame:
+    """One date of a :func:`group_panel`: index = group key, columns ``GROUP_FIELDS`` and ``sufficient``."""
+    return pd.DataFrame({k: panel[k].loc[day] for k in [*GROUP_FIELDS, "sufficient"]})
+
+
+def group_table(ret_1d: pd.DataFrame, groups: dict[str, list[str]], day: pd.Timestamp, *, window_days: int = 252) -> pd.DataFrame:
+    """:func:`group_panel` for one date, from only the sessions its statistics need."""
+    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
+    return group_rows(group_panel(hist, groups, window_days=window_days), day)
 
 
 def etf_table(ret_1d: pd.DataFrame, tickers: list[str], day: pd.Timestamp, *, window_days: int = 252) -> pd.DataFrame:
     """Sector / theme ETFs: day, 5d, 20d return (percent) and the day's z against the past year."""
     tickers = [t for t in tickers if t in ret_1d.columns]
-    hist = ret_1d.loc[:day, tickers].iloc[-(window_days + 1) :]
-    past = hist.iloc[:-1]
-    return pd.DataFrame(
-        {
-            "ret_1d_pct": 100 * hist.iloc[-1],
-            "ret_5d_pct": 100 * ((1 + hist.iloc[-5:].fillna(0)).prod() - 1),
-            "ret_20d_pct": 100 * ((1 + hist.iloc[-20:].fillna(0)).prod() - 1),
-            "z": (hist.iloc[-1] - past.mean()) / past.std(),
-        }
-    ).dropna(subset=["ret_1d_pct"])
+    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
+    table = group_rows(group_panel(hist, {t: [t] for t in tickers}, window_days=window_days, min_members=1), day)
+    return table.loc[table["sufficient"], ["ret_1d_pct", "ret_5d_pct", "ret_20d_pct", "z"]]
+
+
+INDUSTRY_GROUP_FALLBACK = "Unclassified"
+
+
+def industry_groups(sub_industry: pd.Series, hierarchy: dict[str, str]) -> dict[str, list[str]]:
+    """Tickers per GICS industry group from their sub-industry (``hierarchy``: sub-industry -> group)."""
+    group = sub_industry.map(hierarchy).fillna(INDUSTRY_GROUP_FALLBACK)
+    return {g: list(group.index[group == g]) for g in sorted(group.unique())}
 
 
 def rank_rotation(table: pd.DataFrame, n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:

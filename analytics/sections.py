@@ -159,6 +159,87 @@ def _cap_weighted(r: pd.DataFrame, px: pd.DataFrame, reference: pd.DataFrame, da
     return {"long_ret_pct": s.long_ret_pct, "short_ret_pct": s.short_ret_pct, "ls_ret_pct": s.ls_ret_pct, "ls_z": s.ls_z}
 
 
+def rotation_sections(
+    ret_1d: pd.DataFrame,
+    px_close: pd.DataFrame,
+    members: list[str],
+    sectors: pd.DataFrame,
+    reference: pd.DataFrame,
+    themes: dict[str, dict],
+    hierarchy: dict[str, str],
+    days: list[pd.Timestamp],
+    legs: dict[pd.Timestamp, dict],
+    *,
+    window_days: int = 252,
+) -> dict[pd.Timestamp, dict]:
+    """Rotation facts for many dates at once: breadth, sectors, industry groups, themes, sector
+    ETFs, the rotation ranking and the momentum legs' sector mix.
+
+    Every statistic is computed once over the dates' common window (vectorised over dates);
+    each date then reads its row. Sector and industry-group membership is point in time: one
+    panel per constituent snapshot in force.
+
+    Parameters
+    ----------
+    hierarchy : dict
+        GICS sub-industry -> industry group.
+    days : list of pandas.Timestamp
+        Sessions in ``ret_1d``.
+    legs : dict
+        Date -> ``{"w_long": Series, "w_short": Series}`` (the momentum baskets of that date).
+    """
+    days = sorted(pd.Timestamp(d) for d in days)
+    lo = max(0, ret_1d.index.get_loc(days[0]) - window_days - 1)
+    ret = ret_1d.iloc[lo : ret_1d.index.get_loc(days[-1]) + 1]
+    r = ret[members]
+    scale = ro.shares_proxy(reference, px_close[members])
+    cap_prev = (px_close[scale.index].ffill() * scale).shift(1).reindex(ret.index)
+    breadth = ro.breadth_panel(r, ret["SPY"], cap_prev, rsp_ret=ret.get("RSP"), window_days=window_days)
+    themes_panel = ro.group_panel(r, {k: v["tickers"] for k, v in themes.items()}, window_days=window_days)
+    etfs_panel = ro.group_panel(ret, {t: [t] for t in SECTOR_ETFS if t in ret.columns}, window_days=window_days, min_members=1)
+    maps = ro.sector_maps(sectors, days, members)
+    sector_panels, ig_panels = {}, {}
+    for d in days:
+        smap = maps[d]
+        if id(smap) not in sector_panels:  # one panel per constituent snapshot in force
+            groups = {s: list(smap.index[smap["sector"] == s]) for s in sorted(smap["sector"].dropna().unique())}
+            sector_panels[id(smap)] = ro.group_panel(r, groups, window_days=window_days)
+            ig_panels[id(smap)] = ro.group_panel(r, ro.industry_groups(smap["sub_industry"].dropna(), hierarchy), window_days=window_days)
+    share = breadth["breadth_pct_beating_index"]
+
+    def rows(table: pd.DataFrame) -> list[dict]:
+        return [{"key": k, **v} for k, v in table.to_dict(orient="index").items()]
+
+    out = {}
+    for d in days:
+        k = id(maps[d])
+        sec = ro.group_rows(sector_panels[k], d)
+        th = ro.group_rows(themes_panel, d)
+        th["name_en"] = [themes[t]["en"] for t in th.index]
+        th["name_zh"] = [themes[t]["zh"] for t in th.index]
+        etfs = ro.group_rows(etfs_panel, d)
+        etfs = etfs.loc[etfs["sufficient"], ["ret_1d_pct", "ret_5d_pct", "ret_20d_pct", "z"]]
+        out_of, into = ro.rank_rotation(pd.concat([sec.assign(kind="sector"), th.assign(kind="theme")]))
+        mix = ro.leg_sector_mix(legs[d]["w_long"], legs[d]["w_short"], maps[d]["sector"])
+        hist = share.loc[:d].iloc[-(window_days + 1) :]
+        out[d] = clean(
+            {
+                **breadth.loc[d].to_dict(),
+                **{f: int(breadth.at[d, f]) for f in ("advancers", "decliners", "n_members")},
+                "sectors": rows(sec),
+                "industry_groups": rows(ro.group_rows(ig_panels[k], d)),
+                "themes": rows(th),
+                "sector_etfs": rows(etfs),
+                "out_of": rows(out_of),
+                "into": rows(into),
+                "leg_sector_mix": rows(mix),
+                "sector_snapshot": str(maps[d]["snapshot"].mode().iloc[0]),
+                "series": {"breadth_dates": [x.date().isoformat() for x in hist.index], "breadth_pct": list(hist)},
+            }
+        )
+    return out
+
+
 def rotation_section(
     ret_1d: pd.DataFrame,
     px_close: pd.DataFrame,
@@ -166,42 +247,12 @@ def rotation_section(
     sectors: pd.DataFrame,
     reference: pd.DataFrame,
     themes: dict[str, dict],
+    hierarchy: dict[str, str],
     day: pd.Timestamp,
     legs: dict,
 ) -> dict:
-    """Breadth, sectors, themes, rotation ranking and the momentum legs' sector mix."""
-    r = ret_1d[members]
-    index_ret = ret_1d["SPY"]
-    weights = ro.cap_weights(reference, px_close[members], day)
-    b = ro.breadth(r, index_ret, weights, day, rsp_ret=ret_1d.get("RSP"))
-    smap = ro.sector_map(sectors, day, members)
-    groups = {s: list(smap.index[smap["sector"] == s]) for s in sorted(smap["sector"].dropna().unique())}
-    sec = ro.group_table(r, groups, day)
-    th = ro.group_table(r, {k: v["tickers"] for k, v in themes.items()}, day)
-    th["name_en"] = [themes[k]["en"] for k in th.index]
-    th["name_zh"] = [themes[k]["zh"] for k in th.index]
-    etfs = ro.etf_table(ret_1d, SECTOR_ETFS, day)
-    both = pd.concat([sec.assign(kind="sector"), th.assign(kind="theme")])
-    out_of, into = ro.rank_rotation(both)
-    mix = ro.leg_sector_mix(legs["w_long"], legs["w_short"], smap["sector"])
-
-    def rows(table: pd.DataFrame) -> list[dict]:
-        return [{"key": k, **v} for k, v in table.to_dict(orient="index").items()]
-
-    breadth_hist = ro.beat_share(r, index_ret, day)
-    return clean(
-        {
-            **asdict(b),
-            "sectors": rows(sec),
-            "themes": rows(th),
-            "sector_etfs": rows(etfs),
-            "out_of": rows(out_of),
-            "into": rows(into),
-            "leg_sector_mix": rows(mix),
-            "sector_snapshot": str(smap["snapshot"].mode().iloc[0]),
-            "series": {"breadth_dates": [d.date().isoformat() for d in breadth_hist.index], "breadth_pct": list(breadth_hist)},
-        }
-    )
+    """:func:`rotation_sections` for one date."""
+    return rotation_sections(ret_1d, px_close, members, sectors, reference, themes, hierarchy, [day], {pd.Timestamp(day): legs})[pd.Timestamp(day)]
 
 
 INDEX_UNIVERSES = {
@@ -217,26 +268,98 @@ INDEX_UNIVERSES = {
 }
 
 
-def universes(reference: pd.DataFrame, sectors_pit: pd.DataFrame, caps: pd.Series) -> dict[str, pd.Series]:
-    """Weights over members for each index proxy in ``INDEX_UNIVERSES``."""
-    ex = reference.drop_duplicates("ticker").set_index("ticker")["exchange"]
+def universe_masks(reference: pd.DataFrame, sectors_pit: pd.DataFrame) -> pd.DataFrame:
+    """Which members belong to each index proxy in ``INDEX_UNIVERSES`` (ticker x proxy, bool)."""
+    ex = reference.drop_duplicates("ticker").set_index("ticker")["exchange"].reindex(sectors_pit.index)
     sec, sub = sectors_pit["sector"], sectors_pit["sub_industry"].fillna("")
-    picks = {
-        "QQQ": ex.index[ex.isin(["NMS", "NGM", "NCM"])],
-        "SPY": caps.index,
-        "SOXX": sub.index[sub.str.contains("Semiconductor")],
-        "XLK": sec.index[sec == "Information Technology"],
-        "XLF": sec.index[sec == "Financials"],
-        "XLE": sec.index[sec == "Energy"],
-        "XLV": sec.index[sec == "Health Care"],
-        "XLRE": sec.index[sec == "Real Estate"],
-        "KRE": sub.index[sub.str.contains("Regional Banks")],
-    }
+    return pd.DataFrame(
+        {
+            "QQQ": ex.isin(["NMS", "NGM", "NCM"]),
+            "SPY": pd.Series(True, index=sectors_pit.index),
+            "SOXX": sub.str.contains("Semiconductor"),
+            "XLK": sec == "Information Technology",
+            "XLF": sec == "Financials",
+            "XLE": sec == "Energy",
+            "XLV": sec == "Health Care",
+            "XLRE": sec == "Real Estate",
+            "KRE": sub.str.contains("Regional Banks"),
+        }
+    ).fillna(False).astype(bool)
+
+
+def universe_weights(masks: pd.DataFrame, caps: pd.Series) -> pd.DataFrame:
+    """Cap weights of each proxy's members (ticker x proxy, columns sum to 1; empty proxies dropped)."""
+    c = caps.reindex(masks.index).fillna(0.0).to_numpy()[:, None]
+    w = masks.to_numpy() * c
+    total = w.sum(axis=0)
+    keep = total > 0
+    return pd.DataFrame(w[:, keep] / total[keep], index=masks.index, columns=masks.columns[keep])
+
+
+def letf_sections(
+    registry: pd.DataFrame,
+    ret_1d: pd.DataFrame,
+    px_close: pd.DataFrame,
+    members: list[str],
+    sectors: pd.DataFrame,
+    reference: pd.DataFrame,
+    days: list[pd.Timestamp],
+    *,
+    options: pd.DataFrame | None = None,
+) -> dict[pd.Timestamp, dict]:
+    """Rebalancing totals, by underlying, pass-through to stocks, gamma and scenarios, for many dates.
+
+    Rolled AUM, member caps and sector maps are computed once for all dates; each session's
+    fund flows once, whether it is a note date or one of the four sessions before one.
+    """
+    days = sorted(pd.Timestamp(d) for d in days)
+    sessions = ret_1d.index
+    earlier = {d: list(sessions[: sessions.get_loc(d)][-4:]) for d in days}
+    needed = sorted(set(days).union(*earlier.values()))
+    aum = lf.rolled_aum_usd_many(registry, px_close, needed)
+    flows = {d: lf.fund_flows(registry, ret_1d, aum[d], d) for d in needed}
+    total_usd = {d: lf.totals(flows[d]).rebalance_total_usd for d in needed}
+    names = [m for m in members if m in px_close.columns]
+    scale = ro.shares_proxy(reference, px_close[names])
+    caps_prev = (px_close[scale.index].ffill() * scale).shift(1)
+    maps = ro.sector_maps(sectors, days, list(scale.index))
+    masks = {id(m): universe_masks(reference, m) for m in maps.values()}  # one per constituent snapshot in force
     out = {}
-    for proxy, names in picks.items():
-        c = caps.reindex(pd.Index(names).intersection(caps.index)).dropna()
-        if len(c) and c.sum() > 0:
-            out[proxy] = c / c.sum()
+    for day in days:
+        f = flows[day]
+        tot = lf.totals(f)
+        caps = caps_prev.loc[day]
+        stocks = lf.pass_through(f, universe_weights(masks[id(maps[day])], caps))
+        gamma = lf.gamma_per_1pct_usd(f)
+        daily = pd.Series({d: total_usd[d] for d in [*earlier[day], day]})
+        ok = f[f["status"] == "ok"]
+        a = aum[day]
+        age = a.loc[ok.index, "anchor_age_days"]
+        weighted_age = float((age * ok["aum_prev_usd"]).sum() / ok["aum_prev_usd"].sum()) if len(ok) else None
+        dealer = None
+        if options is not None and "SPY" in px_close.columns:
+            dealer = lf.dealer_gamma_per_1pct_usd(options, float(px_close.at[day, "SPY"]), day)
+        top = stocks.head(15)
+        letf_gamma_total = float(gamma.sum())
+        out[day] = clean(
+            {
+                **asdict(tot),
+                "by_underlying": [{"proxy": k, **v} for k, v in lf.by_underlying(f).to_dict(orient="index").items()],
+                "top_stocks": [{"ticker": k, **v, "over_100mn": bool(abs(v["flow_usd"]) >= 1e8)} for k, v in top.to_dict(orient="index").items()],
+                "n_names_100mn": int((stocks["flow_usd"].abs() >= 1e8).sum()),
+                "gamma_per_1pct_usd": letf_gamma_total,
+                "gamma_by_underlying": {k: v for k, v in gamma.sort_values().items()},
+                "dealer_gamma_per_1pct_usd": dealer,
+                "net_gamma_per_1pct_usd": None if dealer is None else dealer - letf_gamma_total,
+                "scenarios": lf.scenario_flows(f).to_dict(orient="records"),
+                "week_repeat_flow_usd": lf.week_repeat_flow_usd(daily),
+                "last5_total_usd": {d.date().isoformat(): v for d, v in daily.items()},
+                "aum_as_of": {"oldest": str(a["aum_anchor_date"].min().date()), "newest": str(a["aum_anchor_date"].max().date()), "aum_weighted_age_days": weighted_age},
+                "excluded": [{"ticker": t, "reason": s} for t, s in f.loc[f["status"] != "ok", "status"].items()],
+                "volume_coverage": "not available in this provider: % of daily traded value not computed",
+                "pass_through_rule": INDEX_UNIVERSES,
+            }
+        )
     return out
 
 
@@ -251,46 +374,9 @@ def letf_section(
     *,
     options: pd.DataFrame | None = None,
 ) -> dict:
-    """Rebalancing totals, by underlying, pass-through to stocks, gamma and scenarios."""
-    aum = lf.rolled_aum_usd(registry, px_close, day)
-    flows = lf.fund_flows(registry, ret_1d, aum, day)
-    tot = lf.totals(flows)
-    by_u = lf.by_underlying(flows)
-    caps = ro.cap_usd_series(reference, px_close[[m for m in members if m in px_close.columns]], day)
-    smap = ro.sector_map(sectors, day, list(caps.index))
-    stocks = lf.pass_through(flows, universes(reference, smap, caps))
-    gamma = lf.gamma_per_1pct_usd(flows)
-    scen = lf.scenario_flows(flows)
-    earlier = ret_1d.loc[:day].index[-5:-1]
-    daily = pd.Series({d: lf.totals(lf.fund_flows(registry, ret_1d, lf.rolled_aum_usd(registry, px_close, d), d)).rebalance_total_usd for d in earlier})
-    daily[day] = tot.rebalance_total_usd  # today's flows are already computed above
-    ok = flows[flows["status"] == "ok"]
-    age = aum.loc[ok.index, "anchor_age_days"]
-    weighted_age = float((age * ok["aum_prev_usd"]).sum() / ok["aum_prev_usd"].sum()) if len(ok) else None
-    dealer = None
-    if options is not None and "SPY" in px_close.columns:
-        dealer = lf.dealer_gamma_per_1pct_usd(options, float(px_close.at[day, "SPY"]), day)
-    top = stocks.head(15)
-    letf_gamma_total = float(gamma.sum())
-    return clean(
-        {
-            **asdict(tot),
-            "by_underlying": [{"proxy": k, **v} for k, v in by_u.to_dict(orient="index").items()],
-            "top_stocks": [{"ticker": k, **v, "over_100mn": bool(abs(v["flow_usd"]) >= 1e8)} for k, v in top.to_dict(orient="index").items()],
-            "n_names_100mn": int((stocks["flow_usd"].abs() >= 1e8).sum()),
-            "gamma_per_1pct_usd": letf_gamma_total,
-            "gamma_by_underlying": {k: v for k, v in gamma.sort_values().items()},
-            "dealer_gamma_per_1pct_usd": dealer,
-            "net_gamma_per_1pct_usd": None if dealer is None else dealer - letf_gamma_total,
-            "scenarios": scen.to_dict(orient="records"),
-            "week_repeat_flow_usd": lf.week_repeat_flow_usd(daily),
-            "last5_total_usd": {d.date().isoformat(): v for d, v in daily.items()},
-            "aum_as_of": {"oldest": str(aum["aum_anchor_date"].min().date()), "newest": str(aum["aum_anchor_date"].max().date()), "aum_weighted_age_days": weighted_age},
-            "excluded": [{"ticker": t, "reason": s} for t, s in flows.loc[flows["status"] != "ok", "status"].items()],
-            "volume_coverage": "not available in this provider: % of daily traded value not computed",
-            "pass_through_rule": INDEX_UNIVERSES,
-        }
-    )
+    """:func:`letf_sections` for one date."""
+    day = pd.Timestamp(day)
+    return letf_sections(registry, ret_1d, px_close, members, sectors, reference, [day], options=options)[day]
 
 
 def flows_section(

@@ -93,7 +93,7 @@ def momentum_task(md: MarketData, g: dict, settings: Settings) -> tuple[dict, di
 
 @task(task_run_name="rotation")
 def rotation_task(md: MarketData, g: dict, legs: dict, themes: dict) -> dict:
-    return sec.rotation_section(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, pd.Timestamp(md.date), legs)
+    return sec.rotation_section(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), pd.Timestamp(md.date), legs)
 
 
 @task(task_run_name="leveraged ETFs")
@@ -128,6 +128,12 @@ def hash_text(text: str) -> str:
 def load_themes() -> dict:
     """Theme baskets from ``nightdesk/themes.toml``."""
     return tomllib.loads((resources.files("nightdesk") / "themes.toml").read_text(encoding="utf-8"))["themes"]
+
+
+def load_gics() -> dict[str, str]:
+    """GICS sub-industry -> industry group, from ``nightdesk/gics.toml``."""
+    groups = tomllib.loads((resources.files("nightdesk") / "gics.toml").read_text(encoding="utf-8"))["industry_groups"]
+    return {sub: group for group, subs in groups.items() for sub in subs}
 
 
 def _meta(md: MarketData, g: dict) -> dict:

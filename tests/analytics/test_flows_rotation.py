@@ -7,6 +7,7 @@ import pytest
 
 from analytics import flows as fl
 from analytics import rotation as ro
+from flows.nightly import load_gics, load_themes
 from marketdata.base import DataError
 from marketdata.flows_io import read_finra_short_volume, read_rtat, read_vendor_flows
 
@@ -99,9 +100,38 @@ def test_sector_and_breadth_by_hand(sample_prices, sample_provider):
     assert table.loc["Energy", "n"] == 21  # 2025-04-01 snapshot members with a close on the day
     spy = px["SPY"].iloc[-1] / px["SPY"].iloc[-2] - 1
     r = ret[members].iloc[-1].dropna()
-    b = ro.breadth(ret[members], ret["SPY"], ro.cap_weights(ref["reference"], px[members], day), day)
-    assert b.breadth_pct_beating_index == pytest.approx(100 * (r > spy).mean())
-    assert b.advancers == int((r > 0).sum()) and b.n_members == len(r)
+    scale = ro.shares_proxy(ref["reference"], px[members])
+    b = ro.breadth_panel(ret[members], ret["SPY"], (px[scale.index].ffill() * scale).shift(1)).loc[day]
+    assert b["breadth_pct_beating_index"] == pytest.approx(100 * (r > spy).mean())
+    assert b["advancers"] == int((r > 0).sum()) and b["n_members"] == len(r)
+    # cap-weighted member return by hand: weights are caps at the previous close
+    caps = (scale * px[scale.index].iloc[-2]).reindex(r.index).dropna()
+    assert b["cw_ret_pct"] == pytest.approx(100 * (r[caps.index] * caps).sum() / caps.sum())
+    # Banks industry group (Diversified + Regional Banks) from raw closes
+    banks = [t for t in members if smap.at[t, "sub_industry"] in ("Diversified Banks", "Regional Banks")]
+    groups = ro.industry_groups(smap["sub_industry"].dropna(), load_gics())
+    assert sorted(groups["Banks"]) == sorted(banks)
+    ig = ro.group_table(ret[members], groups, day)
+    assert ig.loc["Banks", "ret_1d_pct"] == pytest.approx(100 * np.mean([px[t].iloc[-1] / px[t].iloc[-2] - 1 for t in banks]))
+    assert "Unclassified" not in groups  # every sub-industry in the sample maps to an industry group
+
+
+def test_rotation_batch_equals_single_date(sample_prices, sample_provider):
+    """The vectorised many-date pass gives each date the same facts as a one-date run."""
+    from analytics import sections as sec
+
+    ref = sample_provider.reference_data()
+    px = sample_prices.loc[:"2026-02-06"]
+    ret = px.pct_change(fill_method=None)
+    members = sorted(set(ref["sectors"].loc[ref["sectors"]["snapshot"] == "2025-04-01", "ticker"]) & set(px.columns))
+    legs = {"w_long": pd.Series({"NVDA": 0.5, "AMD": 0.5}), "w_short": pd.Series({"XOM": 1.0})}
+    days = list(ret.index[-3:])
+    args = (ret, px, members, ref["sectors"], ref["reference"], load_themes(), load_gics())
+    batch = sec.rotation_sections(*args, days, {d: legs for d in days})
+    for d in days:
+        one = sec.rotation_section(*args, d, legs)
+        assert one == batch[d]
+    assert batch[days[1]]["breadth_pct_beating_index"] != batch[days[2]]["breadth_pct_beating_index"]
 
 
 def test_sector_map_point_in_time(sample_provider):
