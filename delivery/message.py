@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import email.utils
+import secrets
+from dataclasses import dataclass
+from email.message import EmailMessage, MIMEPart
+from email.policy import SMTP
 from functools import lru_cache
-from email.message import EmailMessage
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 
 from delivery.store import Subscriber, clean_email, clean_name
+
+SMTP7 = SMTP.clone(cte_type="7bit")  # CRLF, RFC 2047 headers, 7-bit bodies: safe through any relay
 
 SUBJECT = {
     "en": "US Equity Strategy | {date}: {headline}",
@@ -29,6 +34,27 @@ def message_id(note_date: str, subscriber_id: int, domain: str) -> str:
     return f"<nightdesk.{note_date}.{subscriber_id}@{domain}>"
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready for a transport: envelope and the exact bytes (CRLF line ends)."""
+
+    mail_from: str
+    rcpt_to: str
+    message_id: str
+    data: bytes
+
+
+@lru_cache(maxsize=8)
+def attachment_part(pdf_path: Path, filename: str, mtime_ns: int) -> bytes:
+    """The PDF as a base64 MIME part, encoded once per file and reused for every subscriber.
+
+    ``mtime_ns`` is part of the cache key so a re-rendered PDF is encoded afresh.
+    """
+    part = MIMEPart(policy=SMTP7)
+    part.set_content(pdf_path.read_bytes(), maintype="application", subtype="pdf", filename=filename)
+    return part.as_bytes()
+
+
 def build_message(
     sub: Subscriber,
     summary: dict,
@@ -38,29 +64,41 @@ def build_message(
     from_addr: str,
     unsubscribe_mailto: str,
     unsubscribe_url: str,
-) -> EmailMessage:
-    """The email for ``sub``.
+) -> Outgoing:
+    """The email for ``sub``: multipart/mixed of (text + HTML alternatives) and the PDF.
+
+    Headers and the two short bodies are made per subscriber by the ``email`` package (they
+    carry the subscriber's name and unsubscribe token); the PDF part is encoded once and
+    spliced in, which keeps a 10,000-subscriber run from re-encoding 300 KB each time.
 
     Parameters
     ----------
     summary : dict
         ``lang, date_label, title, headline, takeaways (list), disclaimer (2 lines)`` in the
-        subscriber's language (bilingual subscribers get the English summary and both PDFs' bilingual file).
+        subscriber's language (bilingual subscribers get the English summary and the bilingual PDF).
     """
     to_addr = clean_email(sub.email)
     name = clean_name(sub.name)
     domain = email.utils.parseaddr(from_addr)[1].split("@")[-1] or "nightdesk.invalid"
-    msg = EmailMessage()
-    msg["Subject"] = SUBJECT[summary["lang"]].format(date=note_date, headline=summary["title"].split("|")[-1].split("｜")[-1].strip())
-    msg["From"] = from_addr
-    msg["To"] = email.utils.formataddr((name, to_addr))
-    msg["Date"] = email.utils.formatdate(localtime=False)
-    msg["Message-ID"] = message_id(note_date, sub.id, domain)
+    mid = message_id(note_date, sub.id, domain)
     link = f"{unsubscribe_url}?token={sub.unsubscribe_token}"
-    msg["List-Unsubscribe"] = f"<mailto:{unsubscribe_mailto}?subject=unsubscribe%20{sub.unsubscribe_token}>, <{link}>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    head = EmailMessage(policy=SMTP7)
+    head["Subject"] = SUBJECT[summary["lang"]].format(date=note_date, headline=summary["title"].split("|")[-1].split("｜")[-1].strip())
+    head["From"] = from_addr
+    head["To"] = email.utils.formataddr((name, to_addr))
+    head["Date"] = email.utils.formatdate(localtime=False)
+    head["Message-ID"] = mid
+    head["List-Unsubscribe"] = f"<mailto:{unsubscribe_mailto}?subject=unsubscribe%20{sub.unsubscribe_token}>, <{link}>"
+    head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    head["MIME-Version"] = "1.0"
+    boundary = f"=_nightdesk_{secrets.token_hex(12)}"
+    head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
     env = _env()
-    msg.set_content(env.get_template("email.txt.j2").render(s=summary, unsubscribe=link))
-    msg.add_alternative(env.get_template("email.html.j2").render(s=summary, unsubscribe=link), subtype="html")
-    msg.add_attachment(pdf_path.read_bytes(), maintype="application", subtype="pdf", filename=f"nightdesk-{note_date}-{sub.language}.pdf")
-    return msg
+    body = MIMEPart(policy=SMTP7)
+    body.set_content(env.get_template("email.txt.j2").render(s=summary, unsubscribe=link))
+    body.add_alternative(env.get_template("email.html.j2").render(s=summary, unsubscribe=link), subtype="html")
+    pdf = attachment_part(pdf_path, f"nightdesk-{note_date}-{sub.language}.pdf", pdf_path.stat().st_mtime_ns)
+    b = boundary.encode()
+    headers = b"".join(SMTP7.fold_binary(k, v) for k, v in head.items()) + b"\r\n"
+    data = b"".join([headers, b"--", b, b"\r\n", body.as_bytes(), b"\r\n--", b, b"\r\n", pdf, b"\r\n--", b, b"--\r\n"])
+    return Outgoing(mail_from=email.utils.parseaddr(from_addr)[1], rcpt_to=to_addr, message_id=mid, data=data)

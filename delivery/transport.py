@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
-from email.message import EmailMessage
 from pathlib import Path
+
+from delivery.message import Outgoing
 
 
 class TransientSendError(RuntimeError):
@@ -16,6 +18,34 @@ class PermanentSendError(RuntimeError):
     """Not worth retrying: 5xx reply (bad mailbox, policy)."""
 
 
+def _send_raw(conn: smtplib.SMTP, msg: Outgoing) -> None:
+    """MAIL / RCPT / DATA for one message whose bytes are already CRLF-terminated.
+
+    ``smtplib.SMTP.sendmail`` runs two regular expressions over the whole message (line-end
+    fixing and dot-stuffing): about 2.5 ms for a 320 KB message, the largest cost per
+    subscriber. Our messages are built with CRLF line ends, so only dot-stuffing can be
+    needed, and a byte search shows when it is.
+    """
+    conn.ehlo_or_helo_if_needed()
+    code, resp = conn.mail(msg.mail_from)
+    if code != 250:
+        conn.rset()
+        raise smtplib.SMTPSenderRefused(code, resp, msg.mail_from)
+    code, resp = conn.rcpt(msg.rcpt_to)
+    if code not in (250, 251):
+        conn.rset()
+        raise smtplib.SMTPRecipientsRefused({msg.rcpt_to: (code, resp)})
+    code, resp = conn.docmd("data")
+    if code != 354:
+        conn.rset()
+        raise smtplib.SMTPDataError(code, resp)
+    data = msg.data if not (msg.data.startswith(b".") or b"\n." in msg.data) else re.sub(rb"(?m)^\.", b"..", msg.data)
+    conn.send(data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    code, resp = conn.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, resp)
+
+
 class OutboxTransport:
     """Writes each message to ``folder/<n>.eml`` (owner-only); the demo needs no mail server."""
 
@@ -24,12 +54,12 @@ class OutboxTransport:
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
 
-    def send(self, msg: EmailMessage) -> None:
-        name = msg["Message-ID"].strip("<>").replace("@", "_at_").replace("/", "_") + ".eml"
+    def send(self, msg: Outgoing) -> None:
+        name = msg.message_id.strip("<>").replace("@", "_at_").replace("/", "_") + ".eml"
         path = self.folder / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(msg.as_bytes())
+            fh.write(msg.data)
 
     def close(self) -> None:
         pass
@@ -58,11 +88,11 @@ class SmtpTransport:
             conn.login(self.username, self._password or "")
         return conn
 
-    def send(self, msg: EmailMessage) -> None:
+    def send(self, msg: Outgoing) -> None:
         try:
             if self._conn is None:
                 self._conn = self._open()
-            refused = self._conn.send_message(msg)
+            _send_raw(self._conn, msg)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [c for c, _ in exc.recipients.values()]
             self.close()
@@ -77,8 +107,6 @@ class SmtpTransport:
         except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as exc:
             self._conn = None
             raise TransientSendError(f"connection: {exc.__class__.__name__}: {exc}") from None
-        if refused:
-            raise PermanentSendError(f"refused: {refused}")
 
     def close(self) -> None:
         if self._conn is not None:

@@ -147,3 +147,24 @@ def test_header_injection_and_import_report(tmp_path):
     ok, problems = import_csv(engine, "email,name,language\na@example.com,A,en\nnot-an-email,B,en\nb@example.com,B,fr\na@example.com,A2,en\n")
     assert ok == 1
     assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5"]
+
+
+def test_raw_send_dot_stuffs_and_keeps_attachment_bytes(smtp, tmp_path):
+    """The transport's own DATA step: a body line starting with '.' arrives intact; the PDF is byte-exact."""
+    from delivery.message import build_message
+    from delivery.store import Subscriber
+
+    handler, port = smtp()
+    pdf = tmp_path / "n.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 400)
+    summary = {"lang": "en", "title": "US Equity Strategy | Test", "date_label": "x", "headline": "h",
+               "takeaways": ["a", "b", "c"], "disclaimer": ["d1", "d2"], "attachment_line": ".leading dot", "unsubscribe_label": "Unsubscribe"}
+    msg = build_message(Subscriber(1, "ann@example.com", "Ann", "en", "active", "tok"), summary, pdf, note_date="2026-02-04",
+                        from_addr="desk@nightdesk.invalid", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u")
+    assert b"\r\n.leading" in msg.data  # so dot-stuffing is really exercised
+    t = SmtpTransport("127.0.0.1", port)
+    t.send(msg)
+    t.close()
+    [got] = handler.messages
+    assert "\n.leading dot" in got.get_body(("plain",)).get_content()
+    assert next(got.iter_attachments()).get_content() == pdf.read_bytes()
