@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from delivery.message import build_message, message_id
+from delivery.message import MailTemplate, build_message, mail_template, message_id
 from delivery.store import Subscriber, list_subscribers, send_ledger, set_status
 from delivery.transport import PermanentSendError, TransientSendError
 
@@ -61,6 +61,7 @@ def deliver(
     domain = from_addr.rsplit("@", 1)[-1].strip(">") or "nightdesk.invalid"
     gap = 1.0 / rate_per_s
     last = 0.0
+    templates: dict[str, MailTemplate] = {}  # one per language: bodies rendered and the PDF encoded once
     for sub in list_subscribers(engine, status="active"):
         mid = message_id(note_date, sub.id, domain)
         with engine.begin() as conn:
@@ -69,7 +70,9 @@ def deliver(
             report.skipped_already_sent += 1
             continue
         lang = sub.language
-        msg = build_message(sub, summary_for(lang), pdf_for(lang), note_date=note_date, from_addr=from_addr,
+        if lang not in templates:
+            templates[lang] = mail_template(summary_for(lang), pdf_for(lang), note_date=note_date, language=lang)
+        msg = build_message(sub, templates[lang], note_date=note_date, from_addr=from_addr,
                             unsubscribe_mailto=unsubscribe_mailto, unsubscribe_url=unsubscribe_url)
         attempts = row.attempts
         while True:

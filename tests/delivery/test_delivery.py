@@ -149,22 +149,39 @@ def test_header_injection_and_import_report(tmp_path):
     assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5"]
 
 
-def test_raw_send_dot_stuffs_and_keeps_attachment_bytes(smtp, tmp_path):
-    """The transport's own DATA step: a body line starting with '.' arrives intact; the PDF is byte-exact."""
-    from delivery.message import build_message
+def test_prepared_message_parses_and_survives_smtp(smtp, tmp_path):
+    """A message assembled from the edition template: per-subscriber link in both bodies,
+    encoded CJK name and subject, PDF byte-exact after a real SMTP conversation."""
+    from delivery.message import build_message, mail_template
     from delivery.store import Subscriber
 
     handler, port = smtp()
     pdf = tmp_path / "n.pdf"
     pdf.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 400)
-    summary = {"lang": "en", "title": "US Equity Strategy | Test", "date_label": "x", "headline": "h",
-               "takeaways": ["a", "b", "c"], "disclaimer": ["d1", "d2"], "attachment_line": ".leading dot", "unsubscribe_label": "Unsubscribe"}
-    msg = build_message(Subscriber(1, "ann@example.com", "Ann", "en", "active", "tok"), summary, pdf, note_date="2026-02-04",
-                        from_addr="desk@nightdesk.invalid", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u")
-    assert b"\r\n.leading" in msg.data  # so dot-stuffing is really exercised
+    summary = {"lang": "zh-Hant", "title": "美股策略｜動能重挫", "date_label": "x", "headline": "h",
+               "takeaways": ["a", "b", "c"], "disclaimer": ["d1", "d2"], "attachment_line": "附件", "unsubscribe_label": "取消訂閱"}
+    template = mail_template(summary, pdf, note_date="2026-02-04", language="zh-Hant")
     t = SmtpTransport("127.0.0.1", port)
-    t.send(msg)
+    for i, (name, tok) in enumerate([("陳大文", "tokA"), ("Bo", "tokB")], start=1):
+        t.send(build_message(Subscriber(i, f"u{i}@example.com", name, "zh-Hant", "active", tok), template, note_date="2026-02-04",
+                             from_addr="Nightdesk <desk@nightdesk.invalid>", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u"))
+    t.close()
+    first, second = handler.messages
+    assert first["To"].addresses[0].display_name == "陳大文" and first["Subject"] == "美股策略｜2026-02-04：動能重挫"
+    assert "token=tokA" in first.get_body(("plain",)).get_content() and "token=tokA" in first.get_body(("html",)).get_content()
+    assert "token=tokB" in second.get_body(("plain",)).get_content() and "tokA" not in second.as_string()
+    assert next(first.iter_attachments()).get_content() == pdf.read_bytes()
+    assert next(first.iter_attachments()).get_filename() == "nightdesk-2026-02-04-zh-Hant.pdf"
+
+
+def test_raw_send_dot_stuffs(smtp):
+    """The transport's own DATA step doubles a leading '.' (RFC 5321 4.5.2); the server gets the line back intact."""
+    from delivery.message import Outgoing
+
+    handler, port = smtp()
+    data = b"Subject: dots\r\nMessage-ID: <d@x>\r\n\r\nfirst\r\n.second\r\n..third\r\n"
+    t = SmtpTransport("127.0.0.1", port)
+    t.send(Outgoing("d@x.invalid", "ann@example.com", "<d@x>", data))
     t.close()
     [got] = handler.messages
-    assert "\n.leading dot" in got.get_body(("plain",)).get_content()
-    assert next(got.iter_attachments()).get_content() == pdf.read_bytes()
+    assert got.get_content().replace("\r\n", "\n") == "first\n.second\n..third\n"  # unstuffed would lose a dot
