@@ -145,36 +145,39 @@ def jump_mask(ret_1d: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) ->
         Boolean mask and a frame of human-readable details, both date x ticker.
     """
     big = ret_1d.abs() > JUMP_ABS
-    mask = pd.DataFrame(False, index=ret_1d.index, columns=ret_1d.columns)
-    detail = pd.DataFrame("", index=ret_1d.index, columns=ret_1d.columns)
-    if not big.to_numpy().any():
-        return mask, detail
-    nxt = ret_1d.shift(-1)
-    quiet_before = ret_1d.abs().rolling(5, min_periods=1).max().shift(1)
-    quiet_after = ret_1d.abs()[::-1].rolling(5, min_periods=1).max()[::-1].shift(-1)
-    for day, ticker in big.stack()[big.stack()].index:
-        r = float(ret_1d.at[day, ticker])
+    shape = ret_1d.shape
+    mask, spike = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    detail = np.full(shape, "", dtype=object)
+    rows, cols = np.nonzero(big.to_numpy())
+    if len(rows):
+        nxt = ret_1d.shift(-1)
+        quiet_before = ret_1d.abs().rolling(5, min_periods=1).max().shift(1)
+        quiet_after = ret_1d.abs()[::-1].rolling(5, min_periods=1).max()[::-1].shift(-1)
+    for i, j in zip(rows, cols):
+        day, ticker = ret_1d.index[i], ret_1d.columns[j]
+        r = float(ret_1d.iat[i, j])
         reason = ""
         prx = proxy.get(ticker)
         if prx is not None and prx in ret_1d.columns and pd.notna(ret_1d.at[day, prx]):
             exp = float(leverage[ticker]) * float(ret_1d.at[day, prx])
             if abs(r - exp) > 0.6 * abs(r):
                 reason = f"{r:+.1%} vs {exp:+.1%} implied by {prx} x {float(leverage[ticker]):g}: split-like"
-        elif pd.notna(nxt.at[day, ticker]) and abs((1 + r) * (1 + float(nxt.at[day, ticker])) - 1) < 0.10:
+        elif pd.notna(nxt.iat[i, j]) and abs((1 + r) * (1 + float(nxt.iat[i, j])) - 1) < 0.10:
             reason = f"{r:+.1%} reversed next session: one-day spike"
+            spike[i, j] = True
         else:
-            before, after = quiet_before.at[day, ticker], quiet_after.at[day, ticker]
+            before, after = quiet_before.iat[i, j], quiet_after.iat[i, j]
             if (pd.isna(before) or before < QUIET_ABS) and (pd.isna(after) or after < QUIET_ABS):
                 reason = f"{r:+.1%} with quiet sessions either side: split-like adjustment artefact"
         if reason:
-            mask.at[day, ticker] = True
-            detail.at[day, ticker] = reason
+            mask[i, j] = True
+            detail[i, j] = reason
     # a reversing spike poisons the next session too
-    spike = detail.apply(lambda col: col.str.contains("one-day spike"))
-    follow = spike.shift(1, fill_value=False)
+    follow = np.zeros(shape, dtype=bool)
+    follow[1:] = spike[:-1]
+    detail[follow & (detail == "")] = "reversal of the previous session's spike"
     mask |= follow
-    detail = detail.mask(follow & (detail == ""), "reversal of the previous session's spike")
-    return mask, detail
+    return pd.DataFrame(mask, index=ret_1d.index, columns=ret_1d.columns), pd.DataFrame(detail, index=ret_1d.index, columns=ret_1d.columns)
 
 
 def quality_gate(

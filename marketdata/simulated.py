@@ -30,34 +30,31 @@ def simulate_flows(ret_1d: pd.DataFrame, *, seed: int, start: pd.Timestamp, end:
     days = ret_1d.loc[start:end].index
     tickers = ret_1d.columns
     vol = ret_1d.rolling(60, min_periods=20).std().shift(1)
-    popularity = (vol.loc[days].fillna(vol.median()) / vol.loc[days].median(axis=1).to_numpy()[:, None]).clip(0.3, 5.0) ** 1.5
-    frames = []
-    for i, day in enumerate(days):
+    v = vol.loc[days].fillna(vol.median()).to_numpy()
+    popularity = np.clip(v / vol.loc[days].median(axis=1).to_numpy()[:, None], 0.3, 5.0) ** 1.5
+    rets = ret_1d.loc[days].fillna(0.0).to_numpy()
+    n, k = len(tickers), len(BUCKETS)
+    cols = {c: np.empty((len(days), k, n)) for c in ("retail_buy_usd", "retail_sell_usd", "inst_buy_usd", "inst_sell_usd")}
+    for i, day in enumerate(days):  # one seeded draw per day, in a fixed order: any window reproduces the same numbers
         rng = np.random.default_rng([seed, day.toordinal()])
-        r = ret_1d.loc[day].fillna(0.0).to_numpy()
-        n = len(tickers)
-        base = 2e6 * popularity.iloc[i].to_numpy() * rng.lognormal(0.0, 0.35, n)
+        r = rets[i]
+        base = 2e6 * popularity[i] * rng.lognormal(0.0, 0.35, n)
         mkt = float(np.nanmean(r))
         retail_net = np.clip(rng.normal(0.02, 0.05) - 6.0 * mkt - 2.0 * r + rng.normal(0, 0.08, n), -0.8, 0.8)
         inst_net = np.clip(rng.normal(0.0, 0.04) + 8.0 * mkt + 2.0 * r + rng.normal(0, 0.08, n), -0.8, 0.8)
         inst_gross = base * 4.0 * rng.lognormal(0.0, 0.2, n)
-        shape_r = rng.dirichlet(_RETAIL_SHAPE * 60)
-        shape_i = rng.dirichlet(_INST_SHAPE * 60)
-        for b, bucket in enumerate(BUCKETS):
-            g_r, g_i = base * shape_r[b], inst_gross * shape_i[b]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "date": day,
-                        "ticker": tickers,
-                        "bucket": bucket,
-                        "retail_buy_usd": g_r * (1 + retail_net) / 2,
-                        "retail_sell_usd": g_r * (1 - retail_net) / 2,
-                        "inst_buy_usd": g_i * (1 + inst_net) / 2,
-                        "inst_sell_usd": g_i * (1 - inst_net) / 2,
-                    }
-                )
-            )
-    out = pd.concat(frames, ignore_index=True)
-    out["source"] = "simulated"
-    return out
+        g_r = rng.dirichlet(_RETAIL_SHAPE * 60)[:, None] * base
+        g_i = rng.dirichlet(_INST_SHAPE * 60)[:, None] * inst_gross
+        cols["retail_buy_usd"][i] = g_r * (1 + retail_net) / 2
+        cols["retail_sell_usd"][i] = g_r * (1 - retail_net) / 2
+        cols["inst_buy_usd"][i] = g_i * (1 + inst_net) / 2
+        cols["inst_sell_usd"][i] = g_i * (1 - inst_net) / 2
+    return pd.DataFrame(
+        {
+            "date": np.repeat(days.to_numpy(), k * n),
+            "ticker": np.tile(tickers.to_numpy(dtype=object), len(days) * k),
+            "bucket": np.tile(np.repeat(np.array(BUCKETS, dtype=object), n), len(days)),
+            **{c: a.ravel() for c, a in cols.items()},
+            "source": "simulated",
+        }
+    )
