@@ -1,5 +1,6 @@
 """Prefect flows under prefect_test_harness: retries on I/O, clear failure, holiday skip, backfill resume."""
 import datetime as dt
+import json
 
 import pytest
 
@@ -88,3 +89,14 @@ def test_backfill_resumes(tmp_path, prefect_harness):
     assert again["dates"] == 3 and again["skipped"] == 2 and again["done"] == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["2026-02-02", "2026-02-03", "2026-02-04"]
     assert "2026-02-04" in (tmp_path / "index.html").read_text()  # the archive page lists every date
+
+
+def test_backfill_on_a_local_dask_cluster(tmp_path, prefect_harness):
+    """The same backfill flow with prefect-dask's DaskTaskRunner on a 2-worker local cluster."""
+    from flows.backfill import dask_backfill
+
+    s = _settings(tmp_path, history_days=700)
+    out = dask_backfill()(dt.date(2026, 2, 5), dt.date(2026, 2, 6), "sample", ["en"], False, s)
+    assert out["done"] == 2 and not out["failed"]
+    facts = json.loads((tmp_path / "2026-02-06" / "facts.json").read_text())
+    assert facts["meta"]["date"] == "2026-02-06" and (tmp_path / "2026-02-06" / "note.en.pdf").stat().st_size > 50_000
