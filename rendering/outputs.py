@@ -7,7 +7,8 @@ from pathlib import Path
 
 from narrative.compose import Note, compose_note
 from rendering.html import chart_svgs, render_archive, render_index, render_note_html
-from rendering.pdf import Edition, layout, open_chart_pages, start_chart_pages, write_pdf
+from rendering.chartpdf import open_chart_pages, start_chart_pages
+from rendering.pdf import Edition, layout, write_pdf
 from rendering.publish import archive_entries, manifest, write_json
 
 

@@ -12,23 +12,20 @@ import ctypes.util
 import io
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pikepdf
-from fontTools.cffLib import CFFFontSet
 from weasyprint import HTML, Document
 from weasyprint.urls import URLFetcher, URLFetchingError
+
+from rendering.chartpdf import RenderError  # noqa: F401 - raised here too; callers import it from this module
 
 PT_PER_CSS_PX = 0.75
 SLOT_PREFIX = "chart-"
 SLOT_END = "--end"
 
 
-class RenderError(RuntimeError):
-    """The PDF cannot be produced correctly on this machine (fonts, subsetter, SVG converter)."""
 
 
 class SandboxFetcher(URLFetcher):
@@ -72,46 +69,6 @@ def slot_id(lang: str, name: str) -> str:
 def layout(html: str, *, base_dir: Path) -> Document:
     """Lay out one edition's print HTML (WeasyPrint), fetching only inside ``base_dir``."""
     return HTML(string=html, base_url=str(base_dir), url_fetcher=SandboxFetcher(base_dir)).render()
-
-
-def _slim_cff_fonts(pdf: pikepdf.Pdf) -> None:
-    """Desubroutinize the CFF font subsets cairo embeds: it keeps all of Noto Sans CJK's
-    subroutines (about 0.9 MB a font); inlining the used ones leaves about 25 KB."""
-    for obj in pdf.objects:
-        if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == "/CIDFontType0C":
-            cff = CFFFontSet()
-            cff.decompile(io.BytesIO(obj.read_bytes()), None)
-            cff.desubroutinize()
-            out = io.BytesIO()
-            cff.compile(out, SimpleNamespace(recalcBBoxes=False))
-            obj.write(out.getvalue())
-
-
-def chart_pages(svg_paths: list[Path], target: Path) -> None:
-    """Write one PDF page per SVG, in order, to ``target``: librsvg (C, fast) then slim fonts."""
-    try:
-        run = subprocess.run(["rsvg-convert", "--format=pdf", *map(str, svg_paths)], capture_output=True, timeout=120)
-    except FileNotFoundError:
-        raise RenderError("rsvg-convert is missing (apt-get install librsvg2-bin)") from None
-    if run.returncode != 0:
-        raise RenderError(f"rsvg-convert failed on {[p.name for p in svg_paths]}: {run.stderr.decode(errors='replace').strip()}")
-    with pikepdf.open(io.BytesIO(run.stdout)) as pdf:
-        _slim_cff_fonts(pdf)
-        pdf.save(target)
-
-
-def start_chart_pages(svg_paths: list[Path], target: Path) -> subprocess.Popen:
-    """Run :func:`chart_pages` in a child process, so it overlaps the (single-threaded) WeasyPrint layout."""
-    args = [sys.executable, "-m", "rendering.pdf", str(target), *map(str, svg_paths)]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def open_chart_pages(proc: subprocess.Popen, target: Path) -> pikepdf.Pdf:
-    """Wait for :func:`start_chart_pages` and open its PDF; a failure is a :class:`RenderError`."""
-    _, err = proc.communicate(timeout=300)
-    if proc.returncode != 0:
-        raise RenderError(f"chart conversion failed: {err.decode(errors='replace').strip().splitlines()[-1:]}")
-    return pikepdf.open(io.BytesIO(target.read_bytes()))
 
 
 @dataclass
@@ -159,10 +116,3 @@ def write_pdf(editions: list[Edition], target: Path) -> int:
         offset += len(e.doc.pages)
     pdf.save(target, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
     return target.stat().st_size
-
-
-if __name__ == "__main__":  # the child process of start_chart_pages
-    try:
-        chart_pages([Path(a) for a in sys.argv[2:]], Path(sys.argv[1]))
-    except RenderError as exc:
-        sys.exit(str(exc))
