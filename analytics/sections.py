@@ -240,21 +240,6 @@ def rotation_sections(
     return out
 
 
-def rotation_section(
-    ret_1d: pd.DataFrame,
-    px_close: pd.DataFrame,
-    members: list[str],
-    sectors: pd.DataFrame,
-    reference: pd.DataFrame,
-    themes: dict[str, dict],
-    hierarchy: dict[str, str],
-    day: pd.Timestamp,
-    legs: dict,
-) -> dict:
-    """:func:`rotation_sections` for one date."""
-    return rotation_sections(ret_1d, px_close, members, sectors, reference, themes, hierarchy, [day], {pd.Timestamp(day): legs})[pd.Timestamp(day)]
-
-
 INDEX_UNIVERSES = {
     "QQQ": "Nasdaq-listed members by market cap",
     "SPY": "S&P 500 members by market cap",
@@ -361,22 +346,6 @@ def letf_sections(
             }
         )
     return out
-
-
-def letf_section(
-    registry: pd.DataFrame,
-    ret_1d: pd.DataFrame,
-    px_close: pd.DataFrame,
-    members: list[str],
-    sectors: pd.DataFrame,
-    reference: pd.DataFrame,
-    day: pd.Timestamp,
-    *,
-    options: pd.DataFrame | None = None,
-) -> dict:
-    """:func:`letf_sections` for one date."""
-    day = pd.Timestamp(day)
-    return letf_sections(registry, ret_1d, px_close, members, sectors, reference, [day], options=options)[day]
 
 
 def flows_section(

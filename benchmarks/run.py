@@ -128,7 +128,7 @@ def bench_rotation_letf_flows() -> None:
     days = g["ret_1d"].index[-252:]
 
     header("rotation (sample, S&P 500 members)")
-    t1, _ = timed(sec.rotation_section, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, gics, day, legs, repeat=3)
+    t1, _ = timed(sec.rotation_sections, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, gics, [day], {day: legs}, repeat=3)
     row("all rotation facts, one date", f"{t1:.2f} s", "<= 0.5 s", "0.21 s", f"{0.21 / t1:.1f}x")
     t = time.perf_counter()
     sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, gics, list(days), {d: legs for d in days})
@@ -136,7 +136,7 @@ def bench_rotation_letf_flows() -> None:
     row("252 dates (one vectorised pass)", f"{el:.1f} s", "<= 20 s", "68 s (a loop)", f"{68 / el:.0f}x")
 
     header("leveraged ETFs (109-fund registry)")
-    t1, _ = timed(sec.letf_section, md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, day, repeat=3)
+    t1, _ = timed(sec.letf_sections, md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, [day], repeat=3)
     row("flows + pass-through + scenarios, one date", f"{t1:.2f} s", "<= 0.3 s", "0.40 s", f"{0.40 / t1:.1f}x")
     t = time.perf_counter()
     sec.letf_sections(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, list(days))

@@ -93,12 +93,14 @@ def momentum_task(md: MarketData, g: dict, settings: Settings) -> tuple[dict, di
 
 @task(task_run_name="rotation")
 def rotation_task(md: MarketData, g: dict, legs: dict, themes: dict) -> dict:
-    return sec.rotation_section(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), pd.Timestamp(md.date), legs)
+    day = pd.Timestamp(md.date)
+    return sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), [day], {day: legs})[day]
 
 
 @task(task_run_name="leveraged ETFs")
 def letf_task(md: MarketData, g: dict) -> dict:
-    return sec.letf_section(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, pd.Timestamp(md.date))
+    day = pd.Timestamp(md.date)
+    return sec.letf_sections(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, [day])[day]
 
 
 @task(task_run_name="flows")

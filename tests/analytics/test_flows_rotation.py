@@ -129,7 +129,7 @@ def test_rotation_batch_equals_single_date(sample_prices, sample_provider):
     args = (ret, px, members, ref["sectors"], ref["reference"], load_themes(), load_gics())
     batch = sec.rotation_sections(*args, days, {d: legs for d in days})
     for d in days:
-        one = sec.rotation_section(*args, d, legs)
+        one = sec.rotation_sections(*args, [d], {d: legs})[d]
         assert one == batch[d]
     assert batch[days[1]]["breadth_pct_beating_index"] != batch[days[2]]["breadth_pct_beating_index"]
 
