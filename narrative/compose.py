@@ -272,13 +272,6 @@ def compose_note(facts: dict, lang: str) -> Note:
     )
 
 
-EMAIL_LABELS = {
-    "en": ("The full note is attached as a PDF.", "Unsubscribe"),
-    "zh-Hant": ("完整報告請見附件PDF。", "取消訂閱"),
-    "zh-Hans": ("完整报告请见附件PDF。", "取消订阅"),
-}
-
-
 def as_text(note: Note) -> str:
     """Plain-text rendering of an edition (golden snapshots, plain-text email, review)."""
     lines = [note.title, note.dateline, "", note.headline, "", note.labels["key_takeaways"]]
@@ -293,7 +286,7 @@ def as_text(note: Note) -> str:
 def email_summary(facts: dict, lang: str) -> dict:
     """Headline, three takeaways and the two-line disclaimer for an email, in ``lang``."""
     note = compose_note(facts, lang)
-    attach, unsub = EMAIL_LABELS[lang]
+    attach, unsub = term("email_attachment", lang), term("unsubscribe", lang)
     return {
         "lang": lang,
         "title": note.title,

@@ -36,30 +36,6 @@ def house_style(lang: str):
     """Context manager with the house style and the edition's fonts; draw and save charts inside it."""
     return plt.rc_context({**STYLE, "font.family": FONTS.get(lang, DEFAULT_FONTS)})
 
-LABELS = {
-    "en": {
-        "ls_cum": "L/S momentum, cumulative (%)", "dist": "Daily L/S moves since {y} (%): today marked",
-        "fwd": "L/S after past crash days: median and quartiles (%)", "sessions": "sessions after event",
-        "sectors": "Sector returns (%)", "themes": "Themes: day's z-score vs own past year",
-        "letf": "Estimated LETF rebalancing by underlying ($bn)", "scen": "LETF flow if all underlyings move ($bn)",
-        "move": "underlying move (%)", "flows": "Net buying intensity vs past year (simulated)", "retail": "retail", "inst": "institutions",
-        "today": "today", "source": "Source: nightdesk facts record; {src}",
-        "heat": "Sector returns (%): day, 5 and 20 sessions", "heat_cols": ["day", "5d", "20d"], "breadth": "Members beating the index (%), 20-day average",
-        "top": "Estimated LETF flow passed to single stocks ($bn)", "timing": "Share of net flow by time of day (%, simulated)",
-        "buckets": ["open", "morning", "midday", "afternoon", "close"],
-    },
-    "zh": {
-        "ls_cum": "多空動能組合累積報酬（%）", "dist": "{y}年以來多空每日變動（%），標示今日",
-        "fwd": "過往急跌後多空走勢：中位數與四分位（%）", "sessions": "事件後交易日",
-        "sectors": "類股報酬（%）", "themes": "主題籃子：當日相對過去一年標準化分數",
-        "letf": "估算槓桿型ETF再平衡（依標的，十億美元）", "scen": "標的同步變動時槓桿型ETF資金流（十億美元）",
-        "move": "標的變動（%）", "flows": "淨買入強度與過去一年（模擬）", "retail": "散戶", "inst": "機構",
-        "today": "今日", "source": "資料來源：nightdesk facts；{src}",
-        "heat": "類股報酬（%）：當日、5日、20日", "heat_cols": ["當日", "5日", "20日"], "breadth": "跑贏指數之成分股比例（%），20日平均",
-        "top": "估算槓桿型ETF傳導至個股之資金流（十億美元）", "timing": "各時段淨資金流占比（%，模擬）",
-        "buckets": ["開盤", "早盤", "午間", "午盤", "收盤"],
-    },
-}
 
 
 def _fig() -> tuple[Figure, plt.Axes]:

@@ -7,7 +7,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from narrative.compose import Note, localise, term
+from narrative.compose import Note, glossary, localise, term
 from narrative.formatting import usd
 from rendering import charts as ch
 
@@ -40,7 +40,7 @@ def svg_height_pct(svg: str) -> float:
 
 def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
     """Every chart of the note for ``lang``, as SVG text keyed by section."""
-    lab = {k: [localise(x, lang) for x in v] if isinstance(v, list) else localise(v, lang) for k, v in ch.LABELS["en" if lang == "en" else "zh"].items()}
+    lab = {k: term(k, lang, "chart_labels") for k in glossary()["chart_labels"]}
     src = lab["source"].format(src=facts["meta"]["provider"])
     m, r, l, fl = facts["momentum"], facts["rotation"], facts["letf"], facts["flows"]
     out: dict[str, str] = {}
