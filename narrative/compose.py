@@ -268,7 +268,7 @@ def compose_note(facts: dict, lang: str) -> Note:
         disclaimer_title=term("risk_disclaimer", lang),
         disclaimer=disclaimer,
         email_disclaimer=email,
-        labels={k: term(k, lang) for k in ("key_takeaways", "data_methods", "simulated", "desk", "col_stock", "col_flow", "col_via_index", "col_direct")},
+        labels={k: term(k, lang) for k in ("key_takeaways", "data_methods", "simulated", "desk", "see_disclaimer", "col_stock", "col_flow", "col_via_index", "col_direct")},
     )
 
 
