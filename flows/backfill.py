@@ -33,7 +33,7 @@ def already_published(settings: Settings, day: dt.date, key: str) -> bool:
 @task(task_run_name="note {day}")
 def note_for_date(provider: Any, day: dt.date, settings: Settings, langs: list[str], force: bool) -> str:
     """One date end to end; returns 'done' or 'skipped'."""
-    md = load_market_data(provider, day, history_days=settings.history_days)
+    md = load_market_data(provider, day, history_days=settings.history_days, options_dir=settings.options_dir)
     key = inputs_key(md, settings, langs)
     if not force and already_published(settings, day, key):
         return "skipped"

@@ -47,7 +47,7 @@ def fetch(provider: Any, day: dt.date | None, snap: bool, settings: Settings) ->
     if isinstance(provider, str):
         provider = get_provider(provider, data_dir=settings.data_dir, flows_seed=settings.flows_seed)
     session = resolve_date(provider, day, snap=snap)
-    return load_market_data(provider, session, history_days=settings.history_days)
+    return load_market_data(provider, session, history_days=settings.history_days, options_dir=settings.options_dir)
 
 
 def _fetch_with_policy(settings: Settings):
@@ -100,7 +100,7 @@ def rotation_task(md: MarketData, g: dict, legs: dict, themes: dict) -> dict:
 @task(task_run_name="leveraged ETFs")
 def letf_task(md: MarketData, g: dict) -> dict:
     day = pd.Timestamp(md.date)
-    return sec.letf_sections(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, [day])[day]
+    return sec.letf_sections(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, [day], options=md.options)[day]
 
 
 @task(task_run_name="flows")

@@ -41,6 +41,8 @@ class MarketData:
         :mod:`marketdata.flows_io`), or None when the provider has none.
     flows_simulated : bool
         True when ``flows`` is synthetic.
+    options : pandas.DataFrame or None
+        SPY option open interest on the date (see :mod:`marketdata.options_io`), or None.
     provider : str
         Provider name.
     sources : dict
@@ -57,6 +59,7 @@ class MarketData:
     flows_simulated: bool
     provider: str
     sources: dict[str, str] = field(default_factory=dict)
+    options: pd.DataFrame | None = None
 
 
 class Provider(Protocol):

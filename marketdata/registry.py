@@ -9,6 +9,7 @@ import pandas as pd
 from marketdata.base import DataError, MarketData, Provider
 from marketdata.calendar import resolve_session
 from marketdata.directory import SAMPLE_DIR, DirectoryProvider
+from marketdata.options_io import load_options
 
 PROVIDERS = ("sample", "parquet", "csv", "yfinance")
 
@@ -36,8 +37,10 @@ def resolve_date(provider: Provider, day: dt.date | None, *, snap: bool = False)
     return resolve_session(day, snap=snap, last_available=last, first_available=first)
 
 
-def load_market_data(provider: Provider, day: dt.date, *, history_days: int, flows_window_days: int = 300) -> MarketData:
-    """Everything for ``day``: prices up to it, reference data, flows for the past year."""
+def load_market_data(provider: Provider, day: dt.date, *, history_days: int, flows_window_days: int = 300,
+                     options_dir: Path | None = None) -> MarketData:
+    """Everything for ``day``: prices up to it, reference data, flows for the past year, and the
+    day's option open interest when ``options_dir`` has a file for it."""
     first, _ = provider.coverage()
     start = max(first, day - dt.timedelta(days=int(history_days * 1.46)))
     px = provider.prices(start, day)
@@ -58,6 +61,7 @@ def load_market_data(provider: Provider, day: dt.date, *, history_days: int, flo
         flows_simulated=simulated,
         provider=provider.name,
         sources=provider.sources(),
+        options=load_options(options_dir, day),
     )
 
 
@@ -65,4 +69,5 @@ def data_fingerprint(md: MarketData) -> str:
     """Short hash of the inputs (closes up to the date + reference tables) for cache keys."""
     h = pd.util.hash_pandas_object(md.px_close.iloc[-260:], index=True).sum()
     r = pd.util.hash_pandas_object(md.letf_registry, index=False).sum()
-    return f"{md.provider}-{int(h) & 0xFFFFFFFF:08x}-{int(r) & 0xFFFF:04x}"
+    o = pd.util.hash_pandas_object(md.options, index=False).sum() if md.options is not None else 0
+    return f"{md.provider}-{int(h) & 0xFFFFFFFF:08x}-{int(r) & 0xFFFF:04x}-{int(o) & 0xFFFF:04x}"

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     output_dir: Path = Path("output")
     provider: Literal["sample", "parquet", "csv", "yfinance"] = "sample"
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
+    options_dir: Path | None = Field(None, description="SPY option open interest, <dir>/<YYYY-MM-DD>.csv: enables dealer gamma (GEX)")
     langs: list[Lang] = ["en", "zh-Hant", "zh-Hans"]
     flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
     history_days: int = Field(3000, ge=600, description="sessions of history loaded before the date (the whole sample by default)")
