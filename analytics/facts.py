@@ -27,7 +27,7 @@ KEY_DOCS: dict[str, str] = {
     "momentum.move_class": "normal / notable (>=2 sigma) / crash (>=3) / extreme (>=4), by |z|",
     "momentum.history": "event study: panel (2016-) and UMD (1926-); per horizon n, median/mean forward L/S return %, hit rate %, median peak-to-trough %",
     "momentum.worst_days": "10 worst L/S days with legs, percent",
-    "rotation.breadth_pct_beating_index": "percent of members whose return beat SPY",
+    "rotation.breadth_pct_beating_index": "percent of members whose return beat SPY (breadth_pctile: its percentile over the past year; the 5d/20d breadth, above-50/200-day shares and RSP-SPY carry *_pctile too)",
     "rotation.ew_minus_cw_pct": "equal-weight minus cap-weight member return, percentage points (ew_minus_cw_pctile ranks it against the past year, each day with its own cap weights)",
     "rotation.sectors": "GICS sector table: n, day/5d/20d return %, z vs own past year, % up",
     "rotation.industry_groups": "GICS industry-group table (point-in-time sub-industry -> group), same columns as sectors",

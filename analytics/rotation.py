@@ -91,9 +91,10 @@ def beat_share(ret_1d: pd.DataFrame, index_ret: pd.Series) -> pd.Series:
     return 100 * beat.sum(axis=1) / n.where(n > 0)
 
 
+PCTILE_OF = ["breadth_5d_pct", "breadth_20d_pct", "above_50d_pct", "above_200d_pct", "rsp_minus_spy_pct"]
 BREADTH_FIELDS = ["breadth_pct_beating_index", "breadth_5d_pct", "breadth_20d_pct", "breadth_pctile", "advancers", "decliners",
                   "above_50d_pct", "above_200d_pct", "ew_ret_pct", "cw_ret_pct", "ew_minus_cw_pct", "ew_minus_cw_pctile",
-                  "rsp_minus_spy_pct", "index_ret_pct", "n_members"]
+                  "rsp_minus_spy_pct", "index_ret_pct", "n_members", *(f"{c}_pctile" for c in PCTILE_OF)]
 
 
 def breadth_panel(
@@ -143,7 +144,7 @@ def breadth_panel(
         beat = compounded(ret_1d, days).gt(compounded(idx, days), axis=0) & ok
         multi[days] = 100 * beat.sum(axis=1) / n.where(n > 0)
     rsp_gap = 100 * (rsp_ret.reindex(ret_1d.index) - idx) if rsp_ret is not None else pd.Series(np.nan, index=ret_1d.index)
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "breadth_pct_beating_index": share,
         "breadth_5d_pct": multi[5],
         "breadth_20d_pct": multi[20],
@@ -160,6 +161,9 @@ def breadth_panel(
         "index_ret_pct": 100 * idx,
         "n_members": n,
     })
+    for col in PCTILE_OF:  # each breadth figure against its own past year
+        out[f"{col}_pctile"] = rolling_pctile_of_last(out[col], window_days)
+    return out
 
 
 GROUP_FIELDS = ["n", "ret_1d_pct", "ret_5d_pct", "ret_20d_pct", "z", "up_pct"]

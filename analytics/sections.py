@@ -189,7 +189,8 @@ def rotation_sections(
         Date -> ``{"w_long": Series, "w_short": Series}`` (the momentum baskets of that date).
     """
     days = sorted(pd.Timestamp(d) for d in days)
-    lo = max(0, ret_1d.index.get_loc(days[0]) - window_days - 1)
+    # a year of percentile window, each point of which needs up to 200 sessions (the 200-day average) before it
+    lo = max(0, ret_1d.index.get_loc(days[0]) - window_days - 201)
     ret = ret_1d.iloc[lo : ret_1d.index.get_loc(days[-1]) + 1]
     r = ret[members]
     scale = ro.shares_proxy(reference, px_close[members])
