@@ -1,6 +1,6 @@
 """nightdesk benchmarks: figures and ratios against a baseline, side by side.
 
-    .venv/bin/python benchmarks/run.py [momentum rotation letf flows pdf delivery prefect]
+    .venv/bin/python benchmarks/run.py [momentum rotation pdf delivery prefect backfill]
 
 Each section prints what it measured, the goal from the issue, and (where there is one) the
 baseline and the ratio. Nothing here is asserted: speed goals live here, not in tests.
@@ -276,7 +276,46 @@ def bench_prefect() -> None:
     row("Prefect overhead per run", f"{a - b:.1f} s")
 
 
-SECTIONS = {"momentum": bench_momentum, "rotation": bench_rotation_letf_flows, "pdf": bench_pdf, "delivery": bench_delivery, "prefect": bench_prefect}
+def _plain_note(args) -> float:
+    """One date end to end without Prefect (the baseline for the backfill overhead)."""
+    day, out = args
+    from flows.nightly import compute_facts, publish
+    from marketdata.registry import get_provider, load_market_data
+    from nightdesk.settings import Settings
+
+    s = Settings(output_dir=out)
+    t = time.perf_counter()
+    md = load_market_data(get_provider("sample"), day, history_days=s.history_days)
+    publish.fn(compute_facts(md, s), list(s.langs), s.output_dir)
+    return time.perf_counter() - t
+
+
+def bench_backfill(n_days: int = 8) -> None:
+    """Backfill through the Prefect flow (process pool of 2) vs the same steps in a plain 2-process pool."""
+    import multiprocessing as mp
+    import subprocess
+
+    from marketdata.calendar import sessions_between
+
+    days = sessions_between(dt.date(2025, 6, 2), dt.date(2025, 7, 31))[:n_days]
+    header(f"backfill: {n_days} sessions x 3 languages, all outputs, 2 processes")
+    with tempfile.TemporaryDirectory() as tmp:
+        code = ("import datetime as dt; from flows.backfill import backfill; from nightdesk.settings import Settings; "
+                f"backfill(dt.date.fromisoformat('{days[0]}'), dt.date.fromisoformat('{days[-1]}'), 'sample', None, True, Settings(output_dir='{tmp}/prefect'))")
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, check=True, capture_output=True)
+        with_prefect = time.perf_counter() - t
+        t = time.perf_counter()
+        with mp.get_context("spawn").Pool(2) as pool:
+            pool.map(_plain_note, [(d, f"{tmp}/plain") for d in days], chunksize=1)
+        plain = time.perf_counter() - t
+    row("per date, Prefect flow (process pool)", f"{with_prefect / n_days:.1f} s", "<= 2.4 s", f"{plain / n_days:.1f} s", f"{with_prefect / plain:.2f}x")
+    row("Prefect overhead per date", f"{(with_prefect - plain) / n_days:.1f} s")
+    row("252 sessions at this rate", f"{252 * with_prefect / n_days / 60:.0f} min", "<= 10 min", f"{252 * plain / n_days / 60:.0f} min")
+
+
+SECTIONS = {"momentum": bench_momentum, "rotation": bench_rotation_letf_flows, "pdf": bench_pdf, "delivery": bench_delivery,
+            "prefect": bench_prefect, "backfill": bench_backfill}
 
 if __name__ == "__main__":
     import warnings
