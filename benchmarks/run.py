@@ -8,7 +8,6 @@ baseline and the ratio. Nothing here is asserted: speed goals live here, not in 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import resource
 import sys
 import tempfile
@@ -107,7 +106,7 @@ def bench_momentum() -> None:
 
 
 def _sample_context():
-    from flows.nightly import gate, members_of
+    from flows.nightly import gate
     from marketdata.registry import get_provider, load_market_data
 
     prov = get_provider("sample")

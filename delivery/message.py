@@ -7,7 +7,6 @@ import secrets
 from dataclasses import dataclass
 from email.header import Header
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import jinja2

@@ -26,8 +26,6 @@ SLOT_PREFIX = "chart-"
 SLOT_END = "--end"
 
 
-
-
 class SandboxFetcher(URLFetcher):
     """Refuses every URL except ``data:`` and files inside ``root``."""
 

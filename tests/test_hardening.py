@@ -1,8 +1,6 @@
 """Hostile input, faults and secrets: each fails loudly, specifically and harmlessly."""
 from __future__ import annotations
 
-import datetime as dt
-import os
 
 import numpy as np
 import pandas as pd

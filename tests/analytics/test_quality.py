@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from analytics.quality import DataQualityError, drop_bad_rows, quality_gate, require_coverage
+from analytics.quality import DataQualityError, drop_bad_rows, require_coverage
 import pytest
 
 

@@ -6,7 +6,6 @@ import email.policy
 import json
 import socket
 import stat
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
