@@ -50,6 +50,15 @@ def shares_proxy(reference: pd.DataFrame, px_close: pd.DataFrame) -> pd.Series:
     return ref.loc[tickers, "market_cap_usd"] / p_ref
 
 
+def cap_prev_usd(reference: pd.DataFrame, px_close: pd.DataFrame) -> pd.DataFrame:
+    """Each ticker's market cap at the previous close (date x ticker): the day's cap weights.
+
+    The reference cap rolled by price (:func:`shares_proxy` times the last known close).
+    """
+    scale = shares_proxy(reference, px_close)
+    return (px_close[scale.index].ffill() * scale).shift(1)
+
+
 def trailing_sum(values: np.ndarray, days: int) -> np.ndarray:
     """Sum over the trailing ``days`` rows at every row (fewer at the start), along axis 0.
 
@@ -71,7 +80,9 @@ def trailing_mean(values: np.ndarray, days: int) -> np.ndarray:
 def compounded(ret_1d: pd.DataFrame | pd.Series, days: int) -> pd.DataFrame | pd.Series:
     """Compounded return over the trailing ``days`` sessions at every date (a missing return counts as 0)."""
     out = np.expm1(trailing_sum(np.log1p(ret_1d.fillna(0.0).to_numpy()), days))
-    return ret_1d._constructor(out, index=ret_1d.index, **({"columns": ret_1d.columns} if isinstance(ret_1d, pd.DataFrame) else {"name": ret_1d.name}))
+    if isinstance(ret_1d, pd.Series):
+        return pd.Series(out, index=ret_1d.index, name=ret_1d.name)
+    return pd.DataFrame(out, index=ret_1d.index, columns=ret_1d.columns)
 
 
 def rolling_pctile_of_last(series: pd.Series, window_days: int = 252) -> pd.Series:
@@ -92,9 +103,6 @@ def beat_share(ret_1d: pd.DataFrame, index_ret: pd.Series) -> pd.Series:
 
 
 PCTILE_OF = ["breadth_5d_pct", "breadth_20d_pct", "above_50d_pct", "above_200d_pct", "rsp_minus_spy_pct"]
-BREADTH_FIELDS = ["breadth_pct_beating_index", "breadth_5d_pct", "breadth_20d_pct", "breadth_pctile", "advancers", "decliners",
-                  "above_50d_pct", "above_200d_pct", "ew_ret_pct", "cw_ret_pct", "ew_minus_cw_pct", "ew_minus_cw_pctile",
-                  "rsp_minus_spy_pct", "index_ret_pct", "n_members", *(f"{c}_pctile" for c in PCTILE_OF)]
 
 
 def breadth_panel(
@@ -122,7 +130,11 @@ def breadth_panel(
     Returns
     -------
     pandas.DataFrame
-        Index = date, columns ``BREADTH_FIELDS`` (percent, percentage points or counts).
+        Index = date; columns ``breadth_pct_beating_index, breadth_5d_pct, breadth_20d_pct,
+        breadth_pctile, advancers, decliners, above_50d_pct, above_200d_pct, ew_ret_pct,
+        cw_ret_pct, ew_minus_cw_pct, ew_minus_cw_pctile, rsp_minus_spy_pct, index_ret_pct,
+        n_members`` and ``<c>_pctile`` for each ``c`` in ``PCTILE_OF`` (percent, percentage
+        points or counts).
     """
     ok = ret_1d.notna()
     n = ok.sum(axis=1)
@@ -224,14 +236,6 @@ def group_table(ret_1d: pd.DataFrame, groups: dict[str, list[str]], day: pd.Time
     """:func:`group_panel` for one date, from only the sessions its statistics need."""
     hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
     return group_rows(group_panel(hist, groups, window_days=window_days), day)
-
-
-def etf_table(ret_1d: pd.DataFrame, tickers: list[str], day: pd.Timestamp, *, window_days: int = 252) -> pd.DataFrame:
-    """Sector / theme ETFs: day, 5d, 20d return (percent) and the day's z against the past year."""
-    tickers = [t for t in tickers if t in ret_1d.columns]
-    hist = ret_1d.loc[:day].iloc[-(window_days + 1) :]
-    table = group_rows(group_panel(hist, {t: [t] for t in tickers}, window_days=window_days, min_members=1), day)
-    return table.loc[table["sufficient"], ["ret_1d_pct", "ret_5d_pct", "ret_20d_pct", "z"]]
 
 
 INDUSTRY_GROUP_FALLBACK = "Unclassified"

@@ -193,8 +193,7 @@ def rotation_sections(
     lo = max(0, ret_1d.index.get_loc(days[0]) - window_days - 201)
     ret = ret_1d.iloc[lo : ret_1d.index.get_loc(days[-1]) + 1]
     r = ret[members]
-    scale = ro.shares_proxy(reference, px_close[members])
-    cap_prev = (px_close[scale.index].ffill() * scale).shift(1).reindex(ret.index)
+    cap_prev = ro.cap_prev_usd(reference, px_close[members]).reindex(ret.index)
     breadth = ro.breadth_panel(r, ret["SPY"], cap_prev, rsp_ret=ret.get("RSP"), window_days=window_days)
     themes_panel = ro.group_panel(r, {k: v["tickers"] for k, v in themes.items()}, window_days=window_days)
     etfs_panel = ro.group_panel(ret, {t: [t] for t in SECTOR_ETFS if t in ret.columns}, window_days=window_days, min_members=1)
@@ -304,20 +303,18 @@ def letf_sections(
     needed = sorted(set(days).union(*earlier.values()))
     aum = lf.rolled_aum_usd_many(registry, px_close, needed)
     flows = {d: lf.fund_flows(registry, ret_1d, aum[d], d) for d in needed}
-    total_usd = {d: lf.totals(flows[d]).rebalance_total_usd for d in needed}
-    names = [m for m in members if m in px_close.columns]
-    scale = ro.shares_proxy(reference, px_close[names])
-    caps_prev = (px_close[scale.index].ffill() * scale).shift(1)
-    maps = ro.sector_maps(sectors, days, list(scale.index))
+    totals = {d: lf.totals(flows[d]) for d in needed}
+    caps_prev = ro.cap_prev_usd(reference, px_close[[m for m in members if m in px_close.columns]])
+    maps = ro.sector_maps(sectors, days, list(caps_prev.columns))
     masks = {id(m): universe_masks(reference, m) for m in maps.values()}  # one per constituent snapshot in force
     out = {}
     for day in days:
         f = flows[day]
-        tot = lf.totals(f)
+        tot = totals[day]
         caps = caps_prev.loc[day]
         stocks = lf.pass_through(f, universe_weights(masks[id(maps[day])], caps))
         gamma = lf.gamma_per_1pct_usd(f)
-        daily = pd.Series({d: total_usd[d] for d in [*earlier[day], day]})
+        daily = pd.Series({d: totals[d].rebalance_total_usd for d in [*earlier[day], day]})
         ok = f[f["status"] == "ok"]
         a = aum[day]
         age = a.loc[ok.index, "anchor_age_days"]
