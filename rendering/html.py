@@ -22,6 +22,7 @@ def _env() -> jinja2.Environment:
     )
     env.filters["usd"] = lambda value, lang: usd(value, lang)
     env.filters["svg_height_pct"] = svg_height_pct
+    env.globals.update(slot_id=slot_id, slot_end=SLOT_END)
     return env
 
 
@@ -29,6 +30,15 @@ def css(*, screen: bool = True) -> str:
     """The house stylesheet; ``screen`` adds the phone rules (left out of print HTML)."""
     files = ["note.css", "screen.css"] if screen else ["note.css"]
     return "\n".join((resources.files("templates") / f).read_text(encoding="utf-8") for f in files)
+
+
+SLOT_END = "--end"
+"""Suffix of the zero-size marker at a chart slot's bottom-right corner (its anchor gives the size)."""
+
+
+def slot_id(lang: str, name: str) -> str:
+    """HTML id of the empty box a chart is stamped into in the PDF (unique across a bilingual document)."""
+    return f"chart-{lang}-{name}"
 
 
 def svg_height_pct(svg: str) -> float:

@@ -50,7 +50,7 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
         t = time.perf_counter()
         write_pdf([editions[lang]], folder / f"note.{lang}.pdf")
         timings[f"pdf_{lang}"] = time.perf_counter() - t + timings.pop(f"layout_{lang}")
-    pair = [x for x in ("en", "zh-Hant") if x in langs] if {"en", "zh-Hant"} <= set(langs) else list(langs)
+    pair = ["en", "zh-Hant"] if {"en", "zh-Hant"} <= set(langs) else list(langs)
     if len(pair) > 1:
         t = time.perf_counter()
         write_pdf([editions[x] for x in pair], folder / "note.bilingual.pdf")

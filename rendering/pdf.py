@@ -20,10 +20,9 @@ from weasyprint import HTML, Document
 from weasyprint.urls import URLFetcher, URLFetchingError
 
 from rendering.chartpdf import RenderError  # noqa: F401 - raised here too; callers import it from this module
+from rendering.html import SLOT_END, slot_id
 
 PT_PER_CSS_PX = 0.75
-SLOT_PREFIX = "chart-"
-SLOT_END = "--end"
 
 
 class SandboxFetcher(URLFetcher):
@@ -57,11 +56,6 @@ def check_fonts() -> None:
         raise RenderError("libharfbuzz-subset0 is missing: CJK PDFs would take ~10 s each (apt-get install libharfbuzz-subset0)")
     if shutil.which("rsvg-convert") is None:
         raise RenderError("rsvg-convert is missing: the PDF's vector charts need librsvg (apt-get install librsvg2-bin)")
-
-
-def slot_id(lang: str, name: str) -> str:
-    """HTML id of the empty box a chart is stamped into (unique across a bilingual document)."""
-    return f"{SLOT_PREFIX}{lang}-{name}"
 
 
 def layout(html: str, *, base_dir: Path) -> Document:
