@@ -27,6 +27,11 @@ def _env() -> jinja2.Environment:
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
+def sender_domain(from_addr: str) -> str:
+    """Domain of the From address (``Name <user@host>`` or ``user@host``), for Message-IDs."""
+    return email.utils.parseaddr(from_addr)[1].rpartition("@")[2] or "nightdesk.invalid"
+
+
 def message_id(note_date: str, subscriber_id: int, domain: str) -> str:
     """Deterministic Message-ID: a resend after a crash carries the same id (clients dedupe)."""
     return f"<nightdesk.{note_date}.{subscriber_id}@{domain}>"
@@ -51,7 +56,6 @@ class MailTemplate:
     """What every subscriber of one edition shares: subject, both bodies (with the link slot)
     and the PDF already encoded as a MIME part."""
 
-    language: str
     subject: str
     text: str
     html: str
@@ -78,7 +82,6 @@ def mail_template(summary: dict, pdf_path: Path, *, note_date: str, language: st
     part = (f'Content-Type: application/pdf; name="{filename}"\r\nContent-Transfer-Encoding: base64\r\n'
             f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n').encode()
     return MailTemplate(
-        language=language,
         subject=SUBJECT[summary["lang"]].format(date=note_date, headline=summary["title"].split("|")[-1].split("｜")[-1].strip()),
         text=env.get_template("email.txt.j2").render(s=summary, unsubscribe=UNSUBSCRIBE_SLOT),
         html=env.get_template("email.html.j2").render(s=summary, unsubscribe=UNSUBSCRIBE_SLOT),
@@ -110,8 +113,8 @@ def build_message(
     """
     to_addr = clean_email(sub.email)
     name = clean_name(sub.name)
-    domain = email.utils.parseaddr(from_addr)[1].split("@")[-1] or "nightdesk.invalid"
-    mid = message_id(note_date, sub.id, domain)
+    from_email = email.utils.parseaddr(from_addr)[1]
+    mid = message_id(note_date, sub.id, sender_domain(from_addr))
     link = f"{unsubscribe_url}?token={sub.unsubscribe_token}"
     mixed, alt = f"=_nd_m_{secrets.token_hex(10)}", f"=_nd_a_{secrets.token_hex(10)}"
     head = b"".join([
@@ -137,4 +140,4 @@ def build_message(
         template.attachment,
         f"\r\n--{mixed}--\r\n".encode(),
     ])
-    return Outgoing(mail_from=email.utils.parseaddr(from_addr)[1], rcpt_to=to_addr, message_id=mid, data=head + body)
+    return Outgoing(mail_from=from_email, rcpt_to=to_addr, message_id=mid, data=head + body)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from delivery.message import MailTemplate, build_message, mail_template, message_id
+from delivery.message import MailTemplate, build_message, mail_template, message_id, sender_domain
 from delivery.store import Subscriber, list_subscribers, send_ledger, set_status
 from delivery.transport import PermanentSendError, TransientSendError
 
@@ -58,7 +58,7 @@ def deliver(
     subscriber bounced and moves on.
     """
     report = DeliveryReport()
-    domain = from_addr.rsplit("@", 1)[-1].strip(">") or "nightdesk.invalid"
+    domain = sender_domain(from_addr)
     gap = 1.0 / rate_per_s
     last = 0.0
     templates: dict[str, MailTemplate] = {}  # one per language: bodies rendered and the PDF encoded once
