@@ -113,13 +113,13 @@ def build_message(
     """
     to_addr = clean_email(sub.email)
     name = clean_name(sub.name)
-    from_email = email.utils.parseaddr(from_addr)[1]
+    from_name, from_email = email.utils.parseaddr(from_addr)
     mid = message_id(note_date, sub.id, sender_domain(from_addr))
     link = f"{unsubscribe_url}?token={sub.unsubscribe_token}"
     mixed, alt = f"=_nd_m_{secrets.token_hex(10)}", f"=_nd_a_{secrets.token_hex(10)}"
     head = b"".join([
         _header("Subject", template.subject),
-        _header("From", from_addr),
+        _header("From", email.utils.formataddr((from_name, from_email), charset="utf-8")),  # encodes the name, never the address
         _header("To", email.utils.formataddr((name, to_addr), charset="utf-8")),
         _header("Date", email.utils.formatdate(localtime=False)),
         _header("Message-ID", mid),

@@ -184,3 +184,20 @@ def test_raw_send_dot_stuffs(smtp):
     t.close()
     [got] = handler.messages
     assert got.get_content().replace("\r\n", "\n") == "first\n.second\n..third\n"  # unstuffed would lose a dot
+
+
+def test_non_ascii_sender_name_keeps_the_address(tmp_path):
+    """A Chinese display name in From is encoded on its own; the address stays parseable."""
+    from delivery.message import build_message, mail_template
+    from delivery.store import Subscriber
+
+    pdf = tmp_path / "n.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+    summary = {"lang": "en", "title": "US Equity Strategy | Test", "date_label": "x", "headline": "h",
+               "takeaways": ["a", "b", "c"], "disclaimer": ["d1", "d2"], "attachment_line": "att", "unsubscribe_label": "Unsubscribe"}
+    msg = build_message(Subscriber(1, "ann@example.com", "Ann", "en", "active", "tok"), mail_template(summary, pdf, note_date="2026-02-04", language="en"),
+                        note_date="2026-02-04", from_addr="夜盤策略 <desk@nightdesk.example>", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u")
+    parsed = email.message_from_bytes(msg.data, policy=email.policy.default)
+    [sender] = parsed["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("夜盤策略", "desk@nightdesk.example")
+    assert msg.mail_from == "desk@nightdesk.example" and msg.message_id.endswith("@nightdesk.example>")
