@@ -51,7 +51,7 @@ SAMPLE_SOURCES = {
 }
 
 
-def _check_size(path: Path) -> None:
+def check_file_size(path: Path) -> None:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise DataError(f"{path}: {size / 1e9:.1f} GB is over the {MAX_FILE_BYTES / 1e9:.0f} GB limit for a data file; split it by year")
@@ -61,7 +61,7 @@ def _check_size(path: Path) -> None:
 
 def read_prices_file(path: Path) -> pd.DataFrame:
     """Read and validate a prices file (wide parquet or long CSV) into a wide float frame."""
-    _check_size(path)
+    check_file_size(path)
     if path.suffix == ".parquet":
         wide = pd.read_parquet(path)
         if not isinstance(wide.index, pd.DatetimeIndex):
@@ -105,7 +105,7 @@ def read_prices_file(path: Path) -> pd.DataFrame:
 
 def read_reference_csv(path: Path) -> pd.DataFrame:
     """Read a reference CSV and check its required columns."""
-    _check_size(path)
+    check_file_size(path)
     frame = pd.read_csv(path)
     missing = set(REFERENCE_COLUMNS[path.name]) - set(frame.columns)
     if missing:
@@ -158,7 +158,7 @@ class DirectoryProvider:
     def flows(self, start: dt.date, end: dt.date, ret_1d: pd.DataFrame) -> tuple[pd.DataFrame | None, bool]:
         path = self.root / "flows.csv"
         if path.exists():
-            _check_size(path)
+            check_file_size(path)
             flows = read_vendor_flows(path, known_tickers=set(ret_1d.columns))
             return flows[(flows["date"] >= pd.Timestamp(start)) & (flows["date"] <= pd.Timestamp(end))], False
         if not self.simulate_flows_if_missing:
