@@ -13,9 +13,8 @@ from delivery.store import connect
 from delivery.transport import OutboxTransport, SmtpTransport
 from narrative.compose import email_summary
 from nightdesk.settings import Settings
+from rendering.outputs import pdf_name
 from rendering.publish import note_dir
-
-PDF_FOR_LANG = {"en": "note.en.pdf", "zh-Hant": "note.zh-Hant.pdf", "zh-Hans": "note.zh-Hans.pdf", "bilingual": "note.bilingual.pdf"}
 
 
 class DeliveryError(RuntimeError):
@@ -48,7 +47,7 @@ def send_task(date: str, settings: Settings) -> DeliveryReport:
         return summaries[key]
 
     def pdf_for(lang: str) -> Path:
-        path = folder / PDF_FOR_LANG[lang]
+        path = folder / pdf_name(lang)
         if not path.exists():
             raise DeliveryError(f"{path.name} missing for {date}: render the {lang} edition (--lang all)")
         return path

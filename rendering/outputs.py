@@ -12,6 +12,11 @@ from rendering.pdf import Edition, layout, write_pdf
 from rendering.publish import archive_entries, manifest, write_json
 
 
+def pdf_name(edition: str) -> str:
+    """File name of an edition's PDF: ``en``, ``zh-Hant``, ``zh-Hans`` or ``bilingual``."""
+    return f"note.{edition}.pdf"
+
+
 def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) -> dict:
     """facts.json, charts/, note.<lang>.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
 
@@ -48,12 +53,12 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
     editions = {lang: Edition(lang, docs[lang], dict(zip(charts[lang], chart_pdfs[lang].pages))) for lang in langs}
     for lang in langs:
         t = time.perf_counter()
-        write_pdf([editions[lang]], folder / f"note.{lang}.pdf")
+        write_pdf([editions[lang]], folder / pdf_name(lang))
         timings[f"pdf_{lang}"] = time.perf_counter() - t + timings.pop(f"layout_{lang}")
     pair = ["en", "zh-Hant"] if {"en", "zh-Hant"} <= set(langs) else list(langs)
     if len(pair) > 1:
         t = time.perf_counter()
-        write_pdf([editions[x] for x in pair], folder / "note.bilingual.pdf")
+        write_pdf([editions[x] for x in pair], folder / pdf_name("bilingual"))
         timings["pdf_bilingual"] = time.perf_counter() - t
     files = [{"name": p.name, "kb": round(p.stat().st_size / 1024)} for p in sorted(folder.iterdir()) if p.is_file()]
     (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")
