@@ -40,18 +40,16 @@ class QualityReport:
     flags: pd.DataFrame
 
 
-def _flags(mask: pd.DataFrame, check: str, detail: pd.DataFrame | str) -> pd.DataFrame:
-    """Turn a boolean date x ticker mask into flag rows."""
-    stacked = mask.stack()
-    hits = stacked[stacked]
-    if hits.empty:
+def _flags(mask: pd.DataFrame, check: str, detail: pd.Series | str) -> pd.DataFrame:
+    """Turn a boolean date x ticker mask into flag rows (date-major order).
+
+    ``detail`` is one text for every row, or a Series keyed by ``(date, ticker)``.
+    """
+    rows, cols = np.nonzero(mask.to_numpy(dtype=bool))
+    if not len(rows):
         return pd.DataFrame(columns=FLAG_COLUMNS)
-    dates = hits.index.get_level_values(0)
-    tickers = hits.index.get_level_values(1)
-    if isinstance(detail, str):
-        details = [detail] * len(hits)
-    else:
-        details = [detail.at[d, t] for d, t in zip(dates, tickers)]
+    dates, tickers = mask.index[rows], mask.columns[cols]
+    details = [detail] * len(rows) if isinstance(detail, str) else [detail[(d, t)] for d, t in zip(dates, tickers)]
     return pd.DataFrame({"ticker": tickers, "date": dates, "check": check, "detail": details})
 
 
@@ -131,7 +129,14 @@ def stale_mask(px_close: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series)
     return stale | after
 
 
-def jump_mask(ret_1d: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _window_max_abs(col: np.ndarray, lo: int, hi: int) -> float:
+    """max |x| over ``col[lo:hi]`` ignoring NaN (NaN when the window is empty or all NaN)."""
+    w = np.abs(col[max(lo, 0) : max(hi, 0)])
+    w = w[~np.isnan(w)]
+    return float(w.max()) if len(w) else float("nan")
+
+
+def jump_mask(ret_1d: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
     """Split-like or glitch jumps among |return| > ``JUMP_ABS``.
 
     Rules, in order: (1) leveraged funds with a proxy: the move is not explained by
@@ -141,43 +146,43 @@ def jump_mask(ret_1d: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) ->
 
     Returns
     -------
-    (pandas.DataFrame, pandas.DataFrame)
-        Boolean mask and a frame of human-readable details, both date x ticker.
+    (pandas.DataFrame, pandas.Series)
+        Boolean mask (date x ticker) and a human-readable reason per flagged ``(date, ticker)``.
     """
-    big = ret_1d.abs() > JUMP_ABS
-    shape = ret_1d.shape
-    mask, spike = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
-    detail = np.full(shape, "", dtype=object)
-    rows, cols = np.nonzero(big.to_numpy())
-    if len(rows):
-        nxt = ret_1d.shift(-1)
-        quiet_before = ret_1d.abs().rolling(5, min_periods=1).max().shift(1)
-        quiet_after = ret_1d.abs()[::-1].rolling(5, min_periods=1).max()[::-1].shift(-1)
+    r_all = ret_1d.to_numpy(dtype=float)
+    n_rows = r_all.shape[0]
+    mask, spike = np.zeros(r_all.shape, dtype=bool), np.zeros(r_all.shape, dtype=bool)
+    detail: dict[tuple[int, int], str] = {}
+    col_of = {t: j for j, t in enumerate(ret_1d.columns)}
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(np.abs(r_all) > JUMP_ABS)  # rare: a few dozen cells in ten years
     for i, j in zip(rows, cols):
-        day, ticker = ret_1d.index[i], ret_1d.columns[j]
-        r = float(ret_1d.iat[i, j])
+        ticker = ret_1d.columns[j]
+        r = float(r_all[i, j])
         reason = ""
         prx = proxy.get(ticker)
-        if prx is not None and prx in ret_1d.columns and pd.notna(ret_1d.at[day, prx]):
-            exp = float(leverage[ticker]) * float(ret_1d.at[day, prx])
+        if prx is not None and prx in col_of and not np.isnan(r_all[i, col_of[prx]]):
+            exp = float(leverage[ticker]) * float(r_all[i, col_of[prx]])
             if abs(r - exp) > 0.6 * abs(r):
                 reason = f"{r:+.1%} vs {exp:+.1%} implied by {prx} x {float(leverage[ticker]):g}: split-like"
-        elif pd.notna(nxt.iat[i, j]) and abs((1 + r) * (1 + float(nxt.iat[i, j])) - 1) < 0.10:
+        elif i + 1 < n_rows and not np.isnan(r_all[i + 1, j]) and abs((1 + r) * (1 + float(r_all[i + 1, j])) - 1) < 0.10:
             reason = f"{r:+.1%} reversed next session: one-day spike"
             spike[i, j] = True
         else:
-            before, after = quiet_before.iat[i, j], quiet_after.iat[i, j]
-            if (pd.isna(before) or before < QUIET_ABS) and (pd.isna(after) or after < QUIET_ABS):
+            before, after = _window_max_abs(r_all[:, j], i - 5, i), _window_max_abs(r_all[:, j], i + 1, i + 6)
+            if (np.isnan(before) or before < QUIET_ABS) and (np.isnan(after) or after < QUIET_ABS):
                 reason = f"{r:+.1%} with quiet sessions either side: split-like adjustment artefact"
         if reason:
             mask[i, j] = True
-            detail[i, j] = reason
+            detail[(i, j)] = reason
     # a reversing spike poisons the next session too
-    follow = np.zeros(shape, dtype=bool)
-    follow[1:] = spike[:-1]
-    detail[follow & (detail == "")] = "reversal of the previous session's spike"
-    mask |= follow
-    return pd.DataFrame(mask, index=ret_1d.index, columns=ret_1d.columns), pd.DataFrame(detail, index=ret_1d.index, columns=ret_1d.columns)
+    for i, j in zip(*np.nonzero(spike)):
+        if i + 1 < n_rows and not mask[i + 1, j]:
+            mask[i + 1, j] = True
+            detail[(i + 1, j)] = "reversal of the previous session's spike"
+    keys = [(ret_1d.index[i], ret_1d.columns[j]) for i, j in detail]
+    reasons = pd.Series(list(detail.values()), index=pd.MultiIndex.from_tuples(keys) if keys else pd.MultiIndex.from_arrays([[], []]), dtype=object)
+    return pd.DataFrame(mask, index=ret_1d.index, columns=ret_1d.columns), reasons
 
 
 def quality_gate(
