@@ -6,13 +6,19 @@ meaning as well as colour); CJK labels via Noto Sans CJK. Draw and save inside `
 from __future__ import annotations
 
 import io
+import re
+from xml.sax.saxutils import escape
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_mixed import MixedModeRenderer  # noqa: E402
+from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#7f7f7f", "#D55E00"
 STYLE = {
@@ -26,6 +32,7 @@ STYLE = {
     "axes.titlesize": 9.5,
     "axes.titlelocation": "left",
     "svg.fonttype": "none",  # text stays text: small, selectable SVG; fonts are embedded (subset) in the PDF
+    "svg.hashsalt": "nightdesk",  # stable clip-path ids: the same facts give the same SVG bytes
 }
 SIZE = (6.4, 2.6)
 FONTS = {"zh-Hans": ["Noto Sans CJK SC", "DejaVu Sans"]}  # Simplified glyph forms; every other edition uses TC
@@ -34,13 +41,13 @@ DEFAULT_FONTS = ["Noto Sans CJK TC", "DejaVu Sans"]
 
 def house_style(lang: str):
     """Context manager with the house style and the edition's fonts; draw and save charts inside it."""
-    return plt.rc_context({**STYLE, "font.family": FONTS.get(lang, DEFAULT_FONTS)})
+    return plt.rc_context({**STYLE, "font.family": fonts(lang)})
 
 
 
 def _fig() -> tuple[Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=SIZE, dpi=100)
-    return fig, ax
+    fig = Figure(figsize=SIZE, dpi=100)  # not pyplot: no figure manager to register and close
+    return fig, fig.add_subplot()
 
 
 def _source(fig: Figure, text: str) -> None:
@@ -59,7 +66,7 @@ def ls_cumulative(dates: list[str], cum_pct: list[float], labels: dict, ax=None)
     return fig
 
 
-def ls_distribution(edges: list[float], counts: list[int], today_pct: float, since: int, labels: dict, ax=None) -> Figure:
+def ls_distribution(edges: list[float], counts: list[int], today_pct: float, title: str, labels: dict, ax=None) -> Figure:
     """Histogram of daily L/S moves with today's move marked."""
     fig, ax = _fig() if ax is None else (ax.figure, ax)
     e = np.asarray(edges)
@@ -67,7 +74,7 @@ def ls_distribution(edges: list[float], counts: list[int], today_pct: float, sin
     ax.set_yscale("log")
     ax.axvline(today_pct, color=RED, lw=1.8, ls="--")
     ax.annotate(labels["today"], (today_pct, max(counts) / 3), xytext=(5, 0), textcoords="offset points", fontsize=7.5)
-    ax.set_title(labels["dist"].format(y=since))
+    ax.set_title(title)
     return fig
 
 
@@ -169,14 +176,124 @@ def timing_bars(buckets: list[str], retail: list[float], inst: list[float], labe
     return fig
 
 
+SVG_DPI = 72  # SVG user units are points
+_TEXT_NODE = re.compile(r"(<text\b[^>]*>)([^<]*)(</text>)")
+
+
+def fonts(lang: str) -> list[str]:
+    """Font families of an edition's charts."""
+    return FONTS.get(lang, DEFAULT_FONTS)
+
+
 def to_svg(fig: Figure, source: str, *, prefix: str) -> str:
-    """SVG text of ``fig`` with a source line and ids prefixed (several charts share a page); closes the figure."""
+    """SVG text of ``fig`` in one language (see :func:`to_svgs`); closes the figure."""
+    return to_svgs(fig, {"_": source}, {"_": {}}, {"_": []}, prefix=prefix, base="_")["_"]
+
+
+def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, str]], families: dict[str, list[str]],
+            *, prefix: str, base: str) -> dict[str, str]:
+    """One drawing of ``fig``, written out in several languages.
+
+    The figure is drawn once, in ``base``'s language, into an SVG renderer. Text stays text
+    (``svg.fonttype: none``) and each ``<text>`` is placed by its anchor and alignment, so the
+    other languages are the same drawing with each label swapped (``labels[lang]``: base string ->
+    string) and the font family changed. Matplotlib's layout does not depend on label widths
+    here (fixed axes, no tight layout); what does is the crop, so the viewBox is the union of the
+    tight box of every language's labels, measured with that language's font. All languages
+    of a chart are therefore the same size, which keeps the bilingual edition aligned.
+
+    A language whose labels would change the layout (a multi-column legend entry growing) is left
+    out of the result: draw it on its own.
+
+    Parameters
+    ----------
+    sources : dict
+        lang -> source line under the chart (``base``'s is drawn).
+    labels : dict
+        lang -> {base label: label}; ``{}`` for ``base``.
+    families : dict
+        lang -> font family list of that language.
+    prefix : str
+        Id prefix (several charts share a page); ``-<lang>`` is appended.
+
+    Returns
+    -------
+    dict
+        lang -> SVG text. No timestamp is written: the same facts give the same bytes.
+    """
+    _source(fig, sources[base])
+    image_dpi = fig.dpi
+    fig.set_dpi(SVG_DPI)
+    w_in, h_in = fig.get_size_inches()
+    w_pt, h_pt = w_in * SVG_DPI, h_in * SVG_DPI
     buf = io.StringIO()
-    _source(fig, source)
-    # the tight box from text extents alone: savefig(bbox_inches="tight") would draw the figure twice
-    tight = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
-    fig.savefig(buf, format="svg", bbox_inches=tight)
-    plt.close(fig)
-    svg = buf.getvalue()
+    renderer = MixedModeRenderer(fig, w_in, h_in, image_dpi, RendererSVG(w_pt, h_pt, buf, image_dpi=image_dpi, metadata={"Date": None}))
+    fig.draw(renderer)
+    # the tight box from the extents this pass measured (cached per renderer): savefig(bbox_inches="tight") would lay out every text twice
+    tight_in = fig.get_tightbbox(renderer)
+    boxes = [Bbox(tight_in.get_points() * SVG_DPI)]
+    langs = list(sources)
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+    legends = [leg for leg in [*(ax.get_legend() for ax in fig.axes), *fig.legends] if leg is not None]
+    in_columns = {id(t) for leg in legends if getattr(leg, "_ncols", 1) > 1 for t in leg.get_texts()}  # may not grow
+    for lang in list(langs):
+        table = {**labels[lang], sources[base]: sources[lang]}
+        for t in texts:
+            new = table.get(t.get_text())
+            if new is None or new == t.get_text():
+                continue
+            box = _swapped_extent(t, new, families[lang], renderer, may_grow=id(t) not in in_columns)
+            if box is None:
+                langs.remove(lang)
+                break
+            boxes.append(box)
+    renderer.finalize()
+    pad_pt = plt.rcParams["savefig.pad_inches"] * SVG_DPI
+    crop = Bbox.union(boxes).padded(pad_pt)
+    svg = _crop(buf.getvalue(), crop, w_pt, h_pt)
+    out = {}
+    for lang in langs:
+        table = {escape(k): escape(v) for k, v in {**labels[lang], sources[base]: sources[lang]}.items()}
+        text = _TEXT_NODE.sub(lambda m: m.group(1) + table.get(m.group(2), m.group(2)) + m.group(3), svg) if lang != base else svg
+        for old, new in zip(families[base], families[lang]):  # also the mathtext spans (log-axis exponents)
+            if old != new:
+                text = text.replace(f"'{old}'", f"'{new}'")
+        p = f"{prefix}-{lang}"
+        out[lang] = text.replace('id="', f'id="{p}-').replace('href="#', f'href="#{p}-').replace("url(#", f"url(#{p}-")
+    return out
+
+
+def _swapped_extent(t: Text, new: str, family: list[str], renderer, *, may_grow: bool) -> Bbox | None:
+    """Display box (points) of text ``t`` with its string replaced by ``new``, in ``family``;
+    None when the swap would disturb the layout (rotated or multi-line text, or a text that
+    may not grow, e.g. a legend entry with another column to its right, getting wider)."""
+    if t.get_rotation() % 360 or "\n" in new or "\n" in t.get_text():
+        return None
+    old = t.get_window_extent(renderer)
+    prop = t.get_fontproperties().copy()
+    prop.set_family(family)
+    w, h, _ = renderer.get_text_width_height_descent(new, prop, ismath=False)
+    if not may_grow and w > old.width + 0.5:
+        return None
+    ha = t.get_horizontalalignment()
+    x0 = {"left": old.x0, "right": old.x1 - w, "center": (old.x0 + old.x1 - w) / 2}[ha]
+    return Bbox([[x0, old.y0], [x0 + w, old.y0 + max(h, old.height)]])
+
+
+def _crop(svg: str, box: Bbox, w_pt: float, h_pt: float) -> str:
+    """Cut the renderer's header off and crop the viewBox to ``box`` (display points, y up), on a white ground."""
     svg = svg[svg.index("<svg") :]
-    return svg.replace('id="', f'id="{prefix}-').replace('href="#', f'href="#{prefix}-').replace("url(#", f"url(#{prefix}-")
+    x0, y0, w, h = box.x0, h_pt - box.y1, box.width, box.height  # SVG's y axis points down
+    end = svg.index(">")
+    head = (svg[:end]
+            .replace(f'width="{_num(w_pt)}pt"', f'width="{_num(w)}pt"')
+            .replace(f'height="{_num(h_pt)}pt"', f'height="{_num(h)}pt"')
+            .replace(f'viewBox="0 0 {_num(w_pt)} {_num(h_pt)}"', f'viewBox="{_num(x0)} {_num(y0)} {_num(w)} {_num(h)}"'))
+    # the figure patch covers only the figure, not the source line below it
+    ground = f'</defs>\n <rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(w)}" height="{_num(h)}" style="fill: #ffffff"/>'
+    return head + svg[end:].replace("</defs>", ground, 1)
+
+
+def _num(x: float) -> str:
+    """A coordinate as matplotlib's SVG writer prints it (``%f`` with trailing zeros dropped)."""
+    return f"{x:f}".rstrip("0").rstrip(".")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from importlib import resources
 
 import jinja2
@@ -48,38 +49,78 @@ def svg_height_pct(svg: str) -> float:
     return 100.0 * h / w
 
 
-def chart_svgs(facts: dict, lang: str) -> dict[str, str]:
-    """Every chart of the note for ``lang``, as SVG text keyed by section."""
+def chart_specs(facts: dict, lang: str) -> dict[str, tuple[Callable, tuple]]:
+    """Every chart of the note for ``lang``: name -> (chart function, its arguments), in page order."""
     lab = {k: term(k, lang, "chart_labels") for k in glossary()["chart_labels"]}
-    src = lab["source"].format(src=facts["meta"]["provider"])
     m, r, l, fl = facts["momentum"], facts["rotation"], facts["letf"], facts["flows"]
-    out: dict[str, str] = {}
+    out: dict[str, tuple[Callable, tuple]] = {}
+    out["momentum_cum"] = (ch.ls_cumulative, (m["series"]["ls_cum_dates"], m["series"]["ls_cum_pct"], lab))
+    out["momentum_dist"] = (ch.ls_distribution, (m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], lab["dist"].format(y=m["history"]["panel"]["since_year"]), lab))
+    if m["series"]["fwd_path_med_pct"]:
+        out["momentum_fwd"] = (ch.forward_paths, (m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
+    secs = [g for g in r["sectors"] if g["sufficient"]]
+    out["rotation_heatmap"] = (ch.sector_heatmap, ([term(g["key"], lang, "sectors") for g in secs],
+                                                   [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
+    out["rotation_breadth"] = (ch.breadth_history, (r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
+    groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
+    names = [localise(g["name_en" if lang == "en" else "name_zh"], lang) if g.get("name_en") else term(g["key"], lang, "sectors") for g in groups]
+    out["rotation_groups"] = (ch.group_bars, (names, [g["z"] for g in groups], lab["themes"]))
+    top = l["by_underlying"][:10]
+    out["letf_underlying"] = (ch.group_bars, ([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
+    stocks = l["top_stocks"][:12]
+    out["letf_stocks"] = (ch.group_bars, ([x["ticker"] for x in stocks], [x["flow_usd"] / 1e9 for x in stocks], lab["top"]))
+    out["letf_scenarios"] = (ch.scenario_curve, ([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
+    if fl.get("available"):
+        out["flows_intensity"] = (ch.intensity_history, (fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
+        if fl["retail_timing"]:
+            keys = ["open", "morning", "midday", "afternoon", "close"]
+            out["flows_timing"] = (ch.timing_bars, (lab["buckets"], [fl["retail_timing"][k] for k in keys], [fl["inst_timing"][k] for k in keys], lab))
+    return out
 
-    def add(name: str, fig) -> None:
-        out[name] = ch.to_svg(fig, src, prefix=f"{name}-{lang}")
 
-    with ch.house_style(lang):
-        add("momentum_cum", ch.ls_cumulative(m["series"]["ls_cum_dates"], m["series"]["ls_cum_pct"], lab))
-        add("momentum_dist", ch.ls_distribution(m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], m["history"]["panel"]["since_year"], lab))
-        if m["series"]["fwd_path_med_pct"]:
-            add("momentum_fwd", ch.forward_paths(m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
-        secs = [g for g in r["sectors"] if g["sufficient"]]
-        add("rotation_heatmap", ch.sector_heatmap([term(g["key"], lang, "sectors") for g in secs],
-                                                 [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
-        add("rotation_breadth", ch.breadth_history(r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
-        groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
-        names = [localise(g["name_en" if lang == "en" else "name_zh"], lang) if g.get("name_en") else term(g["key"], lang, "sectors") for g in groups]
-        add("rotation_groups", ch.group_bars(names, [g["z"] for g in groups], lab["themes"]))
-        top = l["by_underlying"][:10]
-        add("letf_underlying", ch.group_bars([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
-        stocks = l["top_stocks"][:12]
-        add("letf_stocks", ch.group_bars([x["ticker"] for x in stocks], [x["flow_usd"] / 1e9 for x in stocks], lab["top"]))
-        add("letf_scenarios", ch.scenario_curve([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
-        if fl.get("available"):
-            add("flows_intensity", ch.intensity_history(fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
-            if fl["retail_timing"]:
-                keys = ["open", "morning", "midday", "afternoon", "close"]
-                add("flows_timing", ch.timing_bars(lab["buckets"], [fl["retail_timing"][k] for k in keys], [fl["inst_timing"][k] for k in keys], lab))
+def label_pairs(base: object, other: object) -> dict[str, str] | None:
+    """Base-language label -> other-language label, read from two charts' arguments side by side.
+
+    None when the two differ in anything but strings (so one drawing cannot serve both) or one
+    label would need two translations.
+    """
+    pairs: dict[str, str] = {}
+
+    def walk(a: object, b: object) -> bool:
+        if isinstance(a, str) and isinstance(b, str):
+            return pairs.setdefault(a, b) == b
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(walk(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(walk(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and a == b
+
+    return pairs if walk(base, other) else None
+
+
+def chart_svgs(facts: dict, langs: list[str]) -> dict[str, dict[str, str]]:
+    """Every chart of the note in every language: lang -> chart name -> SVG text.
+
+    Each chart is drawn once, in the first language, and written out in the others by swapping
+    its labels (:func:`rendering.charts.to_svgs`); a language whose chart cannot share the
+    drawing is drawn on its own.
+    """
+    base = langs[0]
+    specs = {lang: chart_specs(facts, lang) for lang in langs}
+    sources = {lang: term("source", lang, "chart_labels").format(src=facts["meta"]["provider"]) for lang in langs}
+    out: dict[str, dict[str, str]] = {lang: {} for lang in langs}
+    for name, (draw, args) in specs[base].items():
+        labels = {lang: label_pairs(args, specs[lang][name][1]) for lang in langs if name in specs[lang]}
+        shared = [lang for lang, pairs in labels.items() if pairs is not None]
+        with ch.house_style(base):
+            svgs = ch.to_svgs(draw(*args), {x: sources[x] for x in shared}, {x: labels[x] for x in shared},
+                              {x: ch.fonts(x) for x in shared}, prefix=name, base=base)
+        for lang in labels:
+            if lang not in svgs:  # its labels would change the layout: a drawing of its own
+                own_draw, own_args = specs[lang][name]
+                with ch.house_style(lang):
+                    svgs[lang] = ch.to_svgs(own_draw(*own_args), {lang: sources[lang]}, {lang: {}}, {lang: ch.fonts(lang)}, prefix=name, base=lang)[lang]
+            out[lang][name] = svgs[lang]
     return out
 
 

@@ -1,0 +1,77 @@
+"""Charts: one drawing per chart serves every language, and matches a drawing of its own."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+
+from narrative.compose import term
+from rendering import charts as ch
+from rendering.html import chart_svgs, label_pairs
+
+TEXT = re.compile(r'<text\b[^>]*?x="([-0-9.]+)" y="([-0-9.]+)"[^>]*>([^<]*)</text>')
+VIEWBOX = re.compile(r'viewBox="([-0-9.]+) ([-0-9.]+) ([-0-9.]+) ([-0-9.]+)"')
+
+
+@pytest.fixture(scope="module")
+def facts(published):
+    out, _ = published
+    return json.loads((out / "2026-02-04" / "facts.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def shared(facts):
+    return chart_svgs(facts, ["en", "zh-Hant", "zh-Hans"])
+
+
+@pytest.mark.parametrize("lang", ["zh-Hant", "zh-Hans"])
+def test_relabelled_chart_matches_its_own_drawing(facts, shared, lang):
+    """Same labels, each at the same anchor, as when the language is drawn alone; the crop holds
+    the language's own tight box. Only legend entries may sit further right (the columns are
+    spaced for the widest language)."""
+    own = chart_svgs(facts, [lang])[lang]
+    assert own.keys() == shared[lang].keys() and len(own) == 11
+    legend = {term("retail", lang, "chart_labels"), term("inst", lang, "chart_labels")}
+    for name, svg in own.items():
+        mine, theirs = TEXT.findall(shared[lang][name]), TEXT.findall(svg)
+        assert Counter(t for *_, t in mine) == Counter(t for *_, t in theirs), name
+        anchors = lambda texts: Counter((t, round(float(x), 2), round(float(y), 2)) for x, y, t in texts if t not in legend)  # noqa: E731
+        assert anchors(mine) == anchors(theirs), name
+        x, y, w, h = map(float, VIEWBOX.search(shared[lang][name]).groups())
+        x1, y1, w1, h1 = map(float, VIEWBOX.search(svg).groups())
+        assert x <= x1 + 0.01 and y <= y1 + 0.01 and x + w >= x1 + w1 - 0.01 and y + h >= y1 + h1 - 0.01, name
+
+
+def test_languages_share_size_and_fonts(shared):
+    for name in shared["en"]:
+        boxes = {lang: VIEWBOX.search(shared[lang][name]).groups() for lang in shared}
+        assert len(set(boxes.values())) == 1, name  # the bilingual edition's charts line up
+    hans = "".join(shared["zh-Hans"].values())
+    assert "Noto Sans CJK SC" in hans and "Noto Sans CJK TC" not in hans
+    assert "多空动量组合累积收益" in shared["zh-Hans"]["momentum_cum"]
+    assert 'id="momentum_cum-zh-Hans-' in shared["zh-Hans"]["momentum_cum"] and "-en-" not in shared["zh-Hans"]["momentum_cum"]
+
+
+def test_same_facts_same_bytes(facts, shared):
+    assert chart_svgs(facts, ["en", "zh-Hant", "zh-Hans"]) == shared  # no timestamp in the SVG
+
+
+def test_label_pairs_refuse_what_one_drawing_cannot_serve():
+    assert label_pairs(("Banks", [1.0, 2.0]), ("銀行", [1.0, 2.0])) == {"Banks": "銀行"}
+    assert label_pairs(("Banks", [1.0, 2.0]), ("銀行", [1.0, 2.5])) is None  # different data
+    assert label_pairs((["Banks", "Banks"],), (["銀行", "銀行股"],)) is None  # one label, two translations
+    assert label_pairs((["a", "b"],), (["x"],)) is None
+
+
+def test_growing_legend_entry_gets_a_drawing_of_its_own():
+    """A two-column legend spaces its columns for the base labels: a longer label would run
+    into the next column, so that language is left out (and drawn alone by chart_svgs)."""
+    labels = {"retail": "Retail", "inst": "Inst", "flows": "Flows"}
+    longer = {"Retail": "Retail investors, all brokers", "Inst": "Inst", "Flows": "Flows"}
+    with ch.house_style("en"):
+        fig = ch.intensity_history(["2026-02-03", "2026-02-04"], [0.1, 0.2], [0.0, -0.1], labels)
+        out = ch.to_svgs(fig, {"en": "src", "xx": "src"}, {"en": {}, "xx": longer}, {"en": ch.fonts("en"), "xx": ch.fonts("en")},
+                         prefix="t", base="en")
+    assert set(out) == {"en"}
