@@ -6,6 +6,7 @@ WeasyPrint (about half a second of CPU that would compete with the layout it ove
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,35 +33,46 @@ def _slim_cff_fonts(pdf: pikepdf.Pdf) -> None:
             obj.write(out.getvalue())
 
 
-def chart_pages(svg_paths: list[Path], target: Path) -> None:
-    """Write one PDF page per SVG, in order, to ``target``: librsvg (C, fast) then slim fonts."""
+def chart_pages(jobs: dict[Path, list[Path]]) -> None:
+    """For each ``target -> SVGs`` job, write one PDF page per SVG, in order, to ``target``.
+
+    One librsvg run (C, fast) converts every SVG of every job: cairo embeds each font once for
+    the lot instead of once per edition. The fonts are then slimmed once and the pages split
+    into one PDF per job.
+    """
+    svgs = [p for paths in jobs.values() for p in paths]
     try:
-        run = subprocess.run(["rsvg-convert", "--format=pdf", *map(str, svg_paths)], capture_output=True, timeout=120)
+        run = subprocess.run(["rsvg-convert", "--format=pdf", *map(str, svgs)], capture_output=True, timeout=120)
     except FileNotFoundError:
         raise RenderError("rsvg-convert is missing (apt-get install librsvg2-bin)") from None
     if run.returncode != 0:
-        raise RenderError(f"rsvg-convert failed on {[p.name for p in svg_paths]}: {run.stderr.decode(errors='replace').strip()}")
+        raise RenderError(f"rsvg-convert failed on {[p.name for p in svgs]}: {run.stderr.decode(errors='replace').strip()}")
     with pikepdf.open(io.BytesIO(run.stdout)) as pdf:
         _slim_cff_fonts(pdf)
-        pdf.save(target)
+        first = 0
+        for target, paths in jobs.items():
+            with pikepdf.new() as out:
+                out.pages.extend(pdf.pages[first : first + len(paths)])
+                out.save(target)
+            first += len(paths)
 
 
-def start_chart_pages(svg_paths: list[Path], target: Path) -> subprocess.Popen:
-    """Run :func:`chart_pages` in a child process, so it overlaps the (single-threaded) WeasyPrint layout."""
-    args = [sys.executable, "-m", "rendering.chartpdf", str(target), *map(str, svg_paths)]
+def start_chart_pages(jobs: dict[Path, list[Path]]) -> subprocess.Popen:
+    """Run :func:`chart_pages` in a child process, so it overlaps the single-threaded WeasyPrint layout."""
+    args = [sys.executable, "-m", "rendering.chartpdf", json.dumps({str(t): [str(p) for p in svgs] for t, svgs in jobs.items()})]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def open_chart_pages(proc: subprocess.Popen, target: Path) -> pikepdf.Pdf:
-    """Wait for :func:`start_chart_pages` and open its PDF; a failure is a :class:`RenderError`."""
+def open_chart_pages(proc: subprocess.Popen, targets: list[Path]) -> list[pikepdf.Pdf]:
+    """Wait for :func:`start_chart_pages` and open its PDFs, in order; a failure is a :class:`RenderError`."""
     _, err = proc.communicate(timeout=300)
     if proc.returncode != 0:
         raise RenderError(f"chart conversion failed: {err.decode(errors='replace').strip().splitlines()[-1:]}")
-    return pikepdf.open(io.BytesIO(target.read_bytes()))
+    return [pikepdf.open(io.BytesIO(t.read_bytes())) for t in targets]
 
 
 if __name__ == "__main__":  # the child process of start_chart_pages
     try:
-        chart_pages([Path(a) for a in sys.argv[2:]], Path(sys.argv[1]))
+        chart_pages({Path(t): [Path(p) for p in svgs] for t, svgs in json.loads(sys.argv[1]).items()})
     except RenderError as exc:
         sys.exit(str(exc))

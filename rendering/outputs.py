@@ -1,6 +1,7 @@
-"""Write one date's complete set of files into a staging folder."""
+"""Write one date's complete set of files into a staging folder, and publish it atomically."""
 from __future__ import annotations
 
+import os
 import time
 import tempfile
 from pathlib import Path
@@ -9,7 +10,7 @@ from narrative.compose import Note, compose_note
 from rendering.html import chart_svgs, render_archive, render_index, render_note_html
 from rendering.chartpdf import open_chart_pages, start_chart_pages
 from rendering.pdf import Edition, layout, write_pdf
-from rendering.publish import archive_entries, manifest, write_json
+from rendering.publish import archive_entries, date_lock, manifest, promote, staging, write_json
 
 
 def pdf_name(edition: str) -> str:
@@ -29,17 +30,16 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
     write_json(folder / "facts.json", facts)
     (folder / "charts").mkdir()
     notes: dict[str, Note] = {}
-    charts: dict[str, dict[str, str]] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = {}  # librsvg converts each edition's charts in a child process while this one draws and lays out
+        charts = chart_svgs(facts, langs)
         for lang in langs:
             notes[lang] = compose_note(facts, lang)
-            charts[lang] = chart_svgs(facts, lang)
             for name, svg in charts[lang].items():
                 (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
-            target = Path(tmp) / f"charts.{lang}.pdf"
-            jobs[lang] = (start_chart_pages([folder / "charts" / f"{name}.{lang}.svg" for name in charts[lang]], target), target)
+        targets = [Path(tmp) / f"charts.{lang}.pdf" for lang in langs]
+        # librsvg converts the charts in one child process while this one lays out the editions
+        job = start_chart_pages({t: [folder / "charts" / f"{name}.{lang}.svg" for name in charts[lang]] for t, lang in zip(targets, langs)})
         timings["compose_and_charts"] = time.perf_counter() - t0
         docs = {}
         for lang in langs:
@@ -48,7 +48,7 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
             docs[lang] = layout(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), base_dir=folder)
             timings[f"layout_{lang}"] = time.perf_counter() - t
         t = time.perf_counter()
-        chart_pdfs = {lang: open_chart_pages(*jobs[lang]) for lang in langs}
+        chart_pdfs = dict(zip(langs, open_chart_pages(job, targets)))
         timings["charts_to_pdf_wait"] = time.perf_counter() - t
     editions = {lang: Edition(lang, docs[lang], dict(zip(charts[lang], chart_pdfs[lang].pages))) for lang in langs}
     for lang in langs:
@@ -66,10 +66,24 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
     return {"timings_s": timings, "files": [f["name"] for f in files], "headline": notes[langs[0]].headline}
 
 
+def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: str) -> dict:
+    """Render every edition into a staging folder and swap it in atomically (under the date's lock).
+
+    Returns what :func:`write_outputs` returns plus ``folder``. The archive page is not touched:
+    call :func:`write_archive` once after one or many notes.
+    """
+    date = facts["meta"]["date"]
+    with date_lock(output_dir, date):
+        with staging(output_dir, date) as tmp:
+            info = write_outputs(facts, langs, tmp, version=version)
+            target = promote(tmp, output_dir, date)
+    return {**info, "folder": str(target)}
+
+
 def write_archive(output_dir: Path) -> Path:
-    """``output/index.html`` listing every published date (rewritten atomically)."""
+    """``output/index.html`` listing every published date (rewritten atomically; safe from concurrent workers)."""
     target = Path(output_dir) / "index.html"
-    tmp = target.with_suffix(".html.tmp")
+    tmp = target.with_name(f".index.html.{os.getpid()}.tmp")
     tmp.write_text(render_archive(archive_entries(output_dir)), encoding="utf-8")
     tmp.replace(target)
     return target
