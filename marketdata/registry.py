@@ -37,32 +37,77 @@ def resolve_date(provider: Provider, day: dt.date | None, *, snap: bool = False)
     return resolve_session(day, snap=snap, last_available=last, first_available=first)
 
 
+class MarketDataBatch:
+    """:class:`MarketData` for many dates with shared reads: prices and reference data are read
+    once and flows once for the union of the dates' windows; each date then gets exactly what
+    :func:`load_market_data` would give it (prices up to that date, its own flows window).
+
+    Parameters
+    ----------
+    days : list of datetime.date
+        The sessions to serve (any order).
+    history_days : int
+        Sessions of price history wanted before each date.
+    flows_window_days : int
+        Sessions of flow records before each date.
+    """
+
+    def __init__(self, provider: Provider, days: list[dt.date], *, history_days: int, flows_window_days: int = 300,
+                 options_dir: Path | None = None):
+        self.provider, self.history_days, self.options_dir = provider, history_days, options_dir
+        self.flows_window_days = flows_window_days
+        self._first, _ = provider.coverage()
+        last = max(days)
+        self._px = provider.prices(self._start(min(days)), last)
+        self._ref = provider.reference_data()
+        first_flows = min(self._flows_start(d) for d in days if self._has_close(d)) if any(self._has_close(d) for d in days) else None
+        if first_flows is None:
+            self._flows, self._simulated = None, False
+        else:
+            px = self._px.loc[: pd.Timestamp(last)]
+            self._flows, self._simulated = provider.flows(first_flows, last, px.pct_change(fill_method=None))
+
+    def _start(self, day: dt.date) -> dt.date:
+        return max(self._first, day - dt.timedelta(days=int(self.history_days * 1.46)))
+
+    def _has_close(self, day: dt.date) -> bool:
+        return pd.Timestamp(day) in self._px.index
+
+    def _flows_start(self, day: dt.date) -> dt.date:
+        px = self._px.loc[pd.Timestamp(self._start(day)) : pd.Timestamp(day)]
+        return px.index[max(0, len(px) - self.flows_window_days)].date()
+
+    def for_day(self, day: dt.date) -> MarketData:
+        """Everything for ``day`` (a :class:`DataError` when the provider has no closes for it)."""
+        px = self._px.loc[pd.Timestamp(self._start(day)) : pd.Timestamp(day)]
+        if px.empty or px.index[-1].date() != day:
+            raise DataError(f"data for {day.isoformat()} not complete: the provider has no closes for that session")
+        flows = self._flows
+        if flows is not None:
+            dates = flows["date"]
+            flows = flows[(dates >= pd.Timestamp(self._flows_start(day))) & (dates <= pd.Timestamp(day))].reset_index(drop=True)
+        ref = self._ref
+        return MarketData(
+            date=day,
+            px_close=px,
+            sectors=ref["sectors"],
+            reference=ref["reference"],
+            letf_registry=ref["letf_registry"],
+            factors=ref["factors"],
+            flows=flows,
+            flows_simulated=self._simulated,
+            provider=self.provider.name,
+            sources=self.provider.sources(),
+            options=load_options(self.options_dir, day),
+        )
+
+
 def load_market_data(provider: Provider, day: dt.date, *, history_days: int, flows_window_days: int = 300,
                      options_dir: Path | None = None) -> MarketData:
     """Everything for ``day``: prices up to it, reference data, flows for the past year, and the
     day's option open interest when ``options_dir`` has a file for it."""
-    first, _ = provider.coverage()
-    start = max(first, day - dt.timedelta(days=int(history_days * 1.46)))
-    px = provider.prices(start, day)
-    if px.empty or px.index[-1].date() != day:
-        raise DataError(f"data for {day.isoformat()} not complete: the provider has no closes for that session")
-    ref = provider.reference_data()
-    ret = px.pct_change(fill_method=None)
-    flows_start = px.index[max(0, len(px) - flows_window_days)].date()
-    flows, simulated = provider.flows(flows_start, day, ret)
-    return MarketData(
-        date=day,
-        px_close=px,
-        sectors=ref["sectors"],
-        reference=ref["reference"],
-        letf_registry=ref["letf_registry"],
-        factors=ref["factors"],
-        flows=flows,
-        flows_simulated=simulated,
-        provider=provider.name,
-        sources=provider.sources(),
-        options=load_options(options_dir, day),
-    )
+    batch = MarketDataBatch(provider, [day], history_days=history_days, flows_window_days=flows_window_days, options_dir=options_dir)
+    return batch.for_day(day)
 
 
 def data_fingerprint(md: MarketData) -> str:

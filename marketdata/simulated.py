@@ -1,7 +1,8 @@
 """Seeded synthetic retail / institutional flows, consistent with real prices.
 
 Nothing here is market data: every figure derived from it is labelled *simulated*.
-Each date's draw is seeded by ``(seed, date)`` so any window reproduces the same numbers.
+Each date's draw is seeded by ``(seed, date)`` and reads returns up to that date only, so any
+window that contains a date reproduces the same numbers for it.
 """
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ def simulate_flows(ret_1d: pd.DataFrame, *, seed: int, start: pd.Timestamp, end:
     days = ret_1d.loc[start:end].index
     tickers = ret_1d.columns
     vol = ret_1d.rolling(60, min_periods=20).std().shift(1)
-    v = vol.loc[days].fillna(vol.median()).to_numpy()
-    popularity = np.clip(v / vol.loc[days].median(axis=1).to_numpy()[:, None], 0.3, 5.0) ** 1.5
+    v = vol.loc[days].to_numpy()
+    median = np.nanmedian(v, axis=1)[:, None]  # the day's cross-section: no later data leaks in
+    v = np.where(np.isnan(v), median, v)
+    popularity = np.clip(v / median, 0.3, 5.0) ** 1.5
     rets = ret_1d.loc[days].fillna(0.0).to_numpy()
     n, k = len(tickers), len(BUCKETS)
     cols = {c: np.empty((len(days), k, n)) for c in ("retail_buy_usd", "retail_sell_usd", "inst_buy_usd", "inst_sell_usd")}
