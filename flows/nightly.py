@@ -25,9 +25,9 @@ from marketdata.calendar import is_session, nyse, why_not_session
 from marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
 from nightdesk import __version__
 from nightdesk.settings import Settings
-from rendering.outputs import write_archive, write_outputs
+from rendering.outputs import publish_note, write_archive
 from rendering.pdf import check_fonts
-from rendering.publish import date_lock, ensure_writable, promote, staging
+from rendering.publish import ensure_writable
 
 
 def _retry_io(task, task_run, state) -> bool:
@@ -113,13 +113,9 @@ def flows_task(md: MarketData, g: dict, legs: dict) -> dict:
 def publish(facts: dict, langs: list[str], output_dir: Path) -> dict:
     """Render every edition into a staging folder and swap it in atomically."""
     check_fonts()
-    date = facts["meta"]["date"]
-    with date_lock(output_dir, date):
-        with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, langs, tmp, version=__version__)
-            target = promote(tmp, output_dir, date)
-        write_archive(output_dir)
-    return {**info, "folder": str(target)}
+    info = publish_note(facts, langs, output_dir, version=__version__)
+    write_archive(output_dir)
+    return info
 
 
 def hash_text(text: str) -> str:
