@@ -1,7 +1,8 @@
 """House-style charts: one function per chart, each returns a Figure drawn from the facts.
 
 Colour-blind-safe (Okabe-Ito), readable in black and white (hatching / markers carry the
-meaning as well as colour); CJK labels via Noto Sans CJK. Draw and save inside ``house_style(lang)``; the caller saves and closes.
+meaning as well as colour); CJK labels via Noto Sans CJK. Draw inside ``house_style(lang)`` and write
+the SVGs with :func:`to_svgs` (one drawing, every language).
 """
 from __future__ import annotations
 
@@ -185,11 +186,6 @@ def fonts(lang: str) -> list[str]:
     return FONTS.get(lang, DEFAULT_FONTS)
 
 
-def to_svg(fig: Figure, source: str, *, prefix: str) -> str:
-    """SVG text of ``fig`` in one language (see :func:`to_svgs`); closes the figure."""
-    return to_svgs(fig, {"_": source}, {"_": {}}, {"_": []}, prefix=prefix, base="_")["_"]
-
-
 def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, str]], families: dict[str, list[str]],
             *, prefix: str, base: str) -> dict[str, str]:
     """One drawing of ``fig``, written out in several languages.
@@ -233,13 +229,13 @@ def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, st
     tight_in = fig.get_tightbbox(renderer)
     boxes = [Bbox(tight_in.get_points() * SVG_DPI)]
     langs = list(sources)
+    tables = {lang: {**labels[lang], sources[base]: sources[lang]} for lang in langs}
     texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
     legends = [leg for leg in [*(ax.get_legend() for ax in fig.axes), *fig.legends] if leg is not None]
     in_columns = {id(t) for leg in legends if getattr(leg, "_ncols", 1) > 1 for t in leg.get_texts()}  # may not grow
     for lang in list(langs):
-        table = {**labels[lang], sources[base]: sources[lang]}
         for t in texts:
-            new = table.get(t.get_text())
+            new = tables[lang].get(t.get_text())
             if new is None or new == t.get_text():
                 continue
             box = _swapped_extent(t, new, families[lang], renderer, may_grow=id(t) not in in_columns)
@@ -253,7 +249,7 @@ def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, st
     svg = _crop(buf.getvalue(), crop, w_pt, h_pt)
     out = {}
     for lang in langs:
-        table = {escape(k): escape(v) for k, v in {**labels[lang], sources[base]: sources[lang]}.items()}
+        table = {escape(k): escape(v) for k, v in tables[lang].items()}
         text = _TEXT_NODE.sub(lambda m: m.group(1) + table.get(m.group(2), m.group(2)) + m.group(3), svg) if lang != base else svg
         for old, new in zip(families[base], families[lang]):  # also the mathtext spans (log-axis exponents)
             if old != new:
