@@ -60,18 +60,15 @@ class MarketDataBatch:
         last = max(days)
         self._px = provider.prices(self._start(min(days)), last)
         self._ref = provider.reference_data()
-        first_flows = min(self._flows_start(d) for d in days if self._has_close(d)) if any(self._has_close(d) for d in days) else None
-        if first_flows is None:
-            self._flows, self._simulated = None, False
+        served = [d for d in days if pd.Timestamp(d) in self._px.index]
+        if served:
+            first_flows = min(self._flows_start(d) for d in served)
+            self._flows, self._simulated = provider.flows(first_flows, last, self._px.pct_change(fill_method=None))
         else:
-            px = self._px.loc[: pd.Timestamp(last)]
-            self._flows, self._simulated = provider.flows(first_flows, last, px.pct_change(fill_method=None))
+            self._flows, self._simulated = None, False
 
     def _start(self, day: dt.date) -> dt.date:
         return max(self._first, day - dt.timedelta(days=int(self.history_days * 1.46)))
-
-    def _has_close(self, day: dt.date) -> bool:
-        return pd.Timestamp(day) in self._px.index
 
     def _flows_start(self, day: dt.date) -> dt.date:
         px = self._px.loc[pd.Timestamp(self._start(day)) : pd.Timestamp(day)]
