@@ -8,8 +8,7 @@ from pathlib import Path
 
 from narrative.compose import Note, compose_note
 from rendering.html import chart_svgs, render_archive, render_index, render_note_html
-from rendering.chartpdf import open_chart_pages, start_chart_pages
-from rendering.pdf import Edition, layout, write_pdf
+from rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
 from rendering.publish import archive_entries, date_lock, manifest, promote, staging, write_json
 
 
@@ -37,9 +36,9 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
             notes[lang] = compose_note(facts, lang)
             for name, svg in charts[lang].items():
                 (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
-        targets = [Path(tmp) / f"charts.{lang}.pdf" for lang in langs]
-        # librsvg converts the charts in one child process while this one lays out the editions
-        job = start_chart_pages({t: [folder / "charts" / f"{name}.{lang}.svg" for name in charts[lang]] for t, lang in zip(targets, langs)})
+        order = [(lang, name) for lang in langs for name in charts[lang]]
+        # librsvg converts the charts in a child process while this one lays out the editions
+        job = start_chart_pages([folder / "charts" / f"{name}.{lang}.svg" for lang, name in order], Path(tmp) / "charts.pdf")
         timings["compose_and_charts"] = time.perf_counter() - t0
         docs = {}
         for lang in langs:
@@ -48,17 +47,18 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
             docs[lang] = layout(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), base_dir=folder)
             timings[f"layout_{lang}"] = time.perf_counter() - t
         t = time.perf_counter()
-        chart_pdfs = dict(zip(langs, open_chart_pages(job, targets)))
-        timings["charts_to_pdf_wait"] = time.perf_counter() - t
-    editions = {lang: Edition(lang, docs[lang], dict(zip(charts[lang], chart_pdfs[lang].pages))) for lang in langs}
+        chart_pdf = chart_pages(job, Path(tmp) / "charts.pdf")
+        pages = dict(zip(order, chart_pdf.pages))
+        timings["charts_to_pdf"] = time.perf_counter() - t
+    editions = {lang: Edition(lang, docs[lang], {name: pages[lang, name] for name in charts[lang]}) for lang in langs}
     for lang in langs:
         t = time.perf_counter()
-        write_pdf([editions[lang]], folder / pdf_name(lang))
+        write_pdf(editions[lang], folder / pdf_name(lang))
         timings[f"pdf_{lang}"] = time.perf_counter() - t + timings.pop(f"layout_{lang}")
     pair = ["en", "zh-Hant"] if {"en", "zh-Hant"} <= set(langs) else list(langs)
     if len(pair) > 1:
         t = time.perf_counter()
-        write_pdf([editions[x] for x in pair], folder / pdf_name("bilingual"))
+        join_pdfs([folder / pdf_name(x) for x in pair], folder / pdf_name("bilingual"))
         timings["pdf_bilingual"] = time.perf_counter() - t
     files = [{"name": p.name, "kb": round(p.stat().st_size / 1024)} for p in sorted(folder.iterdir()) if p.is_file()]
     (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")

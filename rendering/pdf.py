@@ -3,8 +3,8 @@
 Charts are vector in the PDF but are not drawn by WeasyPrint's Python SVG renderer (about 2 s
 an edition for 11 charts). The HTML for print holds an empty, correctly sized slot per chart;
 librsvg (``rsvg-convert``, C) turns the chart SVGs into one PDF page each, and qpdf (pikepdf)
-stamps each page into its slot as a form XObject. The same chart pages serve the single-language
-editions and the bilingual one, whose pages are the editions' laid-out pages (no second layout).
+stamps each page into its slot as a form XObject. The bilingual edition is the editions' PDFs
+joined page for page (no second layout or font subsetting).
 """
 from __future__ import annotations
 
@@ -14,15 +14,20 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pikepdf
+from fontTools.cffLib import CFFFontSet
 from weasyprint import HTML, Document
 from weasyprint.urls import URLFetcher, URLFetchingError
 
-from rendering.chartpdf import RenderError  # noqa: F401 - raised here too; callers import it from this module
 from rendering.html import SLOT_END, slot_id
 
 PT_PER_CSS_PX = 0.75
+
+
+class RenderError(RuntimeError):
+    """The PDF cannot be produced correctly on this machine (fonts, subsetter, SVG converter)."""
 
 
 class SandboxFetcher(URLFetcher):
@@ -58,6 +63,43 @@ def check_fonts() -> None:
         raise RenderError("rsvg-convert is missing: the PDF's vector charts need librsvg (apt-get install librsvg2-bin)")
 
 
+def start_chart_pages(svgs: list[Path], target: Path) -> subprocess.Popen:
+    """Start librsvg (C, fast) converting ``svgs`` into ``target``, one page each, in order.
+
+    One run for every chart of every edition: cairo embeds each font once for the lot, and the
+    conversion overlaps the (single-threaded) WeasyPrint layout. Read it with :func:`chart_pages`.
+    """
+    try:
+        return subprocess.Popen(["rsvg-convert", "--format=pdf", "--output", str(target), *map(str, svgs)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise RenderError("rsvg-convert is missing (apt-get install librsvg2-bin)") from None
+
+
+def chart_pages(proc: subprocess.Popen, target: Path) -> pikepdf.Pdf:
+    """Wait for :func:`start_chart_pages` and open its PDF (one page per SVG, in order) with slim
+    fonts (:func:`_slim_cff_fonts`). Keep it open while its pages are stamped."""
+    _, err = proc.communicate(timeout=300)
+    if proc.returncode != 0:
+        raise RenderError(f"rsvg-convert failed converting the charts: {err.decode(errors='replace').strip()}")
+    pdf = pikepdf.open(io.BytesIO(target.read_bytes()))
+    _slim_cff_fonts(pdf)
+    return pdf
+
+
+def _slim_cff_fonts(pdf: pikepdf.Pdf) -> None:
+    """Desubroutinize the CFF font subsets cairo embeds: it keeps all of Noto Sans CJK's
+    subroutines (about 0.9 MB a font); inlining the used ones leaves about 25 KB."""
+    for obj in pdf.objects:
+        if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == "/CIDFontType0C":
+            cff = CFFFontSet()
+            cff.decompile(io.BytesIO(obj.read_bytes()), None)
+            cff.desubroutinize()
+            out = io.BytesIO()
+            cff.compile(out, SimpleNamespace(recalcBBoxes=False))
+            obj.write(out.getvalue())
+
+
 def layout(html: str, *, base_dir: Path) -> Document:
     """Lay out one edition's print HTML (WeasyPrint), fetching only inside ``base_dir``."""
     return HTML(string=html, base_url=str(base_dir), url_fetcher=SandboxFetcher(base_dir)).render()
@@ -65,7 +107,7 @@ def layout(html: str, *, base_dir: Path) -> Document:
 
 @dataclass
 class Edition:
-    """A laid-out edition and its chart pages, ready to be written alone or inside the bilingual PDF."""
+    """A laid-out edition and its chart pages, ready to be written (:func:`write_pdf`)."""
 
     lang: str
     doc: Document
@@ -86,25 +128,74 @@ def _slots(edition: Edition) -> list[tuple[int, str, tuple[float, float, float, 
     return out
 
 
-def write_pdf(editions: list[Edition], target: Path) -> int:
-    """Write one or more laid-out editions as one PDF with their charts stamped in; returns bytes written.
+def write_pdf(edition: Edition, target: Path) -> int:
+    """Write a laid-out edition as a PDF with its charts stamped in; returns bytes written.
 
     Raises
     ------
     RenderError
         If a chart has no slot in the layout (it would silently vanish from the PDF).
     """
-    first = editions[0].doc
-    doc = first if len(editions) == 1 else first.copy([p for e in editions for p in e.doc.pages])
-    pdf = pikepdf.open(io.BytesIO(doc.write_pdf()))
-    offset = 0
-    for e in editions:
-        slots = _slots(e)
-        missing = sorted(set(e.charts) - {name for _, name, _ in slots})
-        if missing:
-            raise RenderError(f"{e.lang} edition: no slot found in the layout for charts {missing}")
-        for page_i, name, rect in slots:
-            pdf.pages[offset + page_i].add_overlay(e.charts[name], pikepdf.Rectangle(*rect))
-        offset += len(e.doc.pages)
+    pdf = pikepdf.open(io.BytesIO(edition.doc.write_pdf()))
+    slots = _slots(edition)
+    missing = sorted(set(edition.charts) - {name for _, name, _ in slots})
+    if missing:
+        raise RenderError(f"{edition.lang} edition: no slot found in the layout for charts {missing}")
+    for page_i, name, rect in slots:
+        pdf.pages[page_i].add_overlay(edition.charts[name], pikepdf.Rectangle(*rect))
     pdf.save(target, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
     return target.stat().st_size
+
+
+def join_pdfs(sources: list[Path], target: Path) -> int:
+    """The editions' PDFs back to back in one file (the bilingual edition); returns bytes written.
+
+    Pages are copied as written (no second layout, font subsetting or chart stamping); the
+    first file's metadata and language stay; each edition keeps its bookmark tree and its named
+    destinations, pointed at its pages in the joined file.
+    """
+    out = pikepdf.open(sources[0])
+    names = _named_dests(out, 0)
+    with out.open_outline() as outline:
+        for src in sources[1:]:
+            with pikepdf.open(src) as other:
+                first = len(out.pages)
+                out.pages.extend(other.pages)
+                names += _named_dests(other, first, into=out)
+                with other.open_outline() as theirs:
+                    outline.root.extend(_copied_item(it, other, first) for it in theirs.root)
+    if names:
+        names.sort(key=lambda kv: bytes(kv[0]))
+        out.Root.Names = out.make_indirect(pikepdf.Dictionary(Dests=pikepdf.Dictionary(Names=pikepdf.Array([x for kv in names for x in kv]))))
+    out.save(target, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    out.close()
+    return target.stat().st_size
+
+
+def _page_index(pdf: pikepdf.Pdf, dest: pikepdf.Array) -> int:
+    """Index in ``pdf`` of the page an explicit destination ``[page /XYZ left top zoom]`` points at."""
+    return pdf.pages.index(pikepdf.Page(dest[0]))
+
+
+def _copied_item(item: pikepdf.OutlineItem, src: pikepdf.Pdf, first: int) -> pikepdf.OutlineItem:
+    """A bookmark (and its children) of ``src`` for a file where ``src``'s pages start at ``first``."""
+    dest = item.destination
+    if isinstance(dest, pikepdf.Array) and len(dest) >= 4:
+        new = pikepdf.OutlineItem(item.title, first + _page_index(src, dest), "XYZ", left=float(dest[2]), top=float(dest[3]))
+    else:
+        new = pikepdf.OutlineItem(item.title, first)
+    new.children.extend(_copied_item(c, src, first) for c in item.children)
+    return new
+
+
+def _named_dests(src: pikepdf.Pdf, first: int, *, into: pikepdf.Pdf | None = None) -> list[list]:
+    """``[name, destination]`` pairs of ``src``'s flat ``/Dests`` name tree (WeasyPrint writes a flat one),
+    re-pointed at the same pages in ``into`` where ``src``'s pages start at ``first``."""
+    tree = src.Root.get("/Names", {}).get("/Dests", {}).get("/Names", [])
+    target = into or src
+    out = []
+    for i in range(0, len(tree), 2):
+        dest = tree[i + 1]
+        new = pikepdf.Array([target.pages[first + _page_index(src, dest)].obj, *list(dest)[1:]])
+        out.append([pikepdf.String(bytes(tree[i])), new])
+    return out

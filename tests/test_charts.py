@@ -75,3 +75,32 @@ def test_growing_legend_entry_gets_a_drawing_of_its_own():
         out = ch.to_svgs(fig, {"en": "src", "xx": "src"}, {"en": {}, "xx": longer}, {"en": ch.fonts("en"), "xx": ch.fonts("en")},
                          prefix="t", base="en")
     assert set(out) == {"en"}
+
+
+def test_chart_pages_one_per_svg_with_slim_fonts(shared, tmp_path):
+    """librsvg turns every SVG into one page, in order; the CJK fonts cairo embeds are slimmed to
+    well under 100 KB each (cairo keeps about 1 MB of subroutines per font)."""
+    import pikepdf
+
+    from rendering.pdf import chart_pages, start_chart_pages
+
+    svgs = []
+    for lang in ("en", "zh-Hant"):
+        for name in ("momentum_cum", "letf_stocks"):
+            svgs.append(tmp_path / f"{name}.{lang}.svg")
+            svgs[-1].write_text(shared[lang][name], encoding="utf-8")
+    pdf = chart_pages(start_chart_pages(svgs, tmp_path / "charts.pdf"), tmp_path / "charts.pdf")
+    assert len(pdf.pages) == 4
+    widths = [float(p.mediabox[2]) for p in pdf.pages]
+    assert widths[0] == widths[2] and widths[1] == widths[3]  # en and zh-Hant drawings share a size
+    fonts = [len(o.read_raw_bytes()) for o in pdf.objects if isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/CIDFontType0C"]
+    assert fonts and max(fonts) < 100_000
+
+
+def test_broken_svg_is_a_render_error_naming_the_converter(tmp_path):
+    from rendering.pdf import RenderError, chart_pages, start_chart_pages
+
+    bad = tmp_path / "bad.svg"
+    bad.write_text("<svg xmlns='http://www.w3.org/2000/svg'><g>", encoding="utf-8")
+    with pytest.raises(RenderError, match="rsvg-convert failed"):
+        chart_pages(start_chart_pages([bad], tmp_path / "charts.pdf"), tmp_path / "charts.pdf")

@@ -74,3 +74,24 @@ def test_simplified_charts_use_simplified_glossary(published):
     svg = (out / "2026-02-04" / "charts" / "momentum_cum.zh-Hans.svg").read_text()
     assert "多空动量组合累积收益" in svg and "動能" not in svg
     assert "多空動能組合累積報酬" in (out / "2026-02-04" / "charts" / "momentum_cum.zh-Hant.svg").read_text()
+
+
+def test_bilingual_is_both_editions_with_their_bookmarks(published):
+    """The bilingual PDF is the English and Traditional editions joined: every page, each with its
+    stamped charts, and one bookmark tree per edition pointing at its own pages."""
+    import pikepdf
+
+    folder = published[0] / "2026-02-04"
+    en, zh, both = (pikepdf.open(folder / f"note.{x}.pdf") for x in ("en", "zh-Hant", "bilingual"))
+    assert len(both.pages) == len(en.pages) + len(zh.pages)
+    with both.open_outline() as outline:
+        tops = list(outline.root)
+        assert len(tops) == 2 and tops[0].title.startswith("US Equity Strategy") and tops[1].title.startswith("美股策略")
+        pages = [both.pages.index(pikepdf.Page(it.destination[0])) for top in tops for it in top.children]
+    zh_risk = [c.title for c in tops[1].children].index("風險揭露與免責聲明")
+    assert pages[len(tops[0].children) + zh_risk] == len(both.pages) - 1  # the Chinese disclaimer is on the last page
+    assert pages[0] == 0 and min(pages[len(tops[0].children):]) == len(en.pages)
+    text = [p.extract_text() for p in PdfReader(folder / "note.bilingual.pdf").pages]
+    assert "Risk disclaimer" in text[len(en.pages) - 1] and "風險揭露與免責聲明" in text[-1]
+    forms = {x.objgen for p in both.pages for x in p.Resources.get("/XObject", {}).values() if x.get("/Subtype") == "/Form"}
+    assert len(forms) == 2 * sum(1 for _ in (folder / "charts").glob("*.en.svg"))  # every chart of both editions stamped
