@@ -97,14 +97,14 @@ def drop_bad_rows(px_close: pd.DataFrame, sessions: pd.DatetimeIndex) -> tuple[p
 
 def _run_length(flag: np.ndarray) -> np.ndarray:
     """Length of the run of True each True cell belongs to (0 for False), per column."""
-    n_rows = flag.shape[0]
-    fwd = np.zeros(flag.shape, dtype=np.int32)
-    bwd = np.zeros(flag.shape, dtype=np.int32)
-    for i in range(n_rows):
-        fwd[i] = np.where(flag[i], (fwd[i - 1] if i else 0) + 1, 0)
-    for i in range(n_rows - 1, -1, -1):
-        bwd[i] = np.where(flag[i], (bwd[i + 1] if i < n_rows - 1 else 0) + 1, 0)
-    return np.where(flag, fwd + bwd - 1, 0)
+    flag = np.asarray(flag, dtype=bool)
+
+    def run_so_far(f: np.ndarray) -> np.ndarray:
+        # True cells counted so far, minus the count at the latest False: the run up to each cell
+        count = np.cumsum(f, axis=0, dtype=np.int32)
+        return count - np.maximum.accumulate(np.where(f, 0, count), axis=0)
+
+    return np.where(flag, run_so_far(flag) + run_so_far(flag[::-1])[::-1] - 1, 0)
 
 
 def stale_mask(px_close: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series) -> pd.DataFrame:
@@ -115,18 +115,24 @@ def stale_mask(px_close: pd.DataFrame, *, leverage: pd.Series, proxy: pd.Series)
     proxy moved enough that an unchanged close is implausible (|L * r_proxy| >= 0.1%).
     The session after a stale run is flagged too: its return spans several days.
     """
-    same = px_close.eq(px_close.shift(1)) & px_close.notna()
-    long_runs = pd.DataFrame(_run_length(same.to_numpy()) >= STALE_RUN_DAYS, index=same.index, columns=same.columns)
-    lev_cols = [t for t in px_close.columns if t in proxy.index and proxy[t] in px_close.columns]
-    implausible = pd.DataFrame(False, index=px_close.index, columns=px_close.columns)
+    v = px_close.to_numpy(dtype=float)
+    have = ~np.isnan(v)
+    same = np.zeros(v.shape, dtype=bool)
+    same[1:] = (v[1:] == v[:-1]) & have[1:]  # NaN never equals anything
+    stale = _run_length(same) >= STALE_RUN_DAYS
+    col = {t: j for j, t in enumerate(px_close.columns)}
+    lev_cols = [t for t in px_close.columns if t in proxy.index and proxy[t] in col]
     if lev_cols:
-        prox = px_close[[proxy[t] for t in lev_cols]].pct_change(fill_method=None)
-        prox.columns = lev_cols
-        expected = prox.mul(leverage[lev_cols].astype(float), axis=1).abs()
-        implausible[lev_cols] = same[lev_cols] & (expected >= 0.001)
-    stale = long_runs | implausible
-    after = stale.shift(1, fill_value=False) & ~stale & px_close.notna()
-    return stale | after
+        j_fund = np.array([col[t] for t in lev_cols])
+        p = v[:, [col[proxy[t]] for t in lev_cols]]
+        prox = np.full(p.shape, np.nan)
+        prox[1:] = p[1:] / p[:-1] - 1.0  # pct_change without filling
+        with np.errstate(invalid="ignore"):
+            expected = np.abs(prox * leverage[lev_cols].astype(float).to_numpy())
+            stale[:, j_fund] |= same[:, j_fund] & (expected >= 0.001)
+    after = np.zeros(v.shape, dtype=bool)
+    after[1:] = stale[:-1] & ~stale[1:] & have[1:]
+    return pd.DataFrame(stale | after, index=px_close.index, columns=px_close.columns)
 
 
 def _window_max_abs(col: np.ndarray, lo: int, hi: int) -> float:

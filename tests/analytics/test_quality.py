@@ -51,3 +51,11 @@ def test_coverage_error_names_date():
     ret = pd.DataFrame({"A": [0.01, np.nan], "B": [0.02, np.nan]}, index=pd.DatetimeIndex(["2026-02-03", "2026-02-04"]))
     with pytest.raises(DataQualityError, match="data for 2026-02-04 not complete: only 0 of 2"):
         require_coverage(ret, pd.Timestamp("2026-02-04"), ["A", "B"])
+
+
+def test_run_length_counts_whole_runs_per_column():
+    from analytics.quality import _run_length
+
+    flag = np.array([[1, 0], [1, 1], [0, 1], [1, 1], [1, 0], [1, 1]], dtype=bool)
+    # column 0: a run of 2 at the start and a run of 3 at the end; column 1: runs of 3 and 1
+    assert _run_length(flag).tolist() == [[2, 0], [2, 3], [0, 3], [3, 3], [3, 0], [3, 1]]
