@@ -66,6 +66,8 @@ class MarketDataBatch:
             self._flows, self._simulated = provider.flows(first_flows, last, self._px.pct_change(fill_method=None))
         else:
             self._flows, self._simulated = None, False
+        self._flow_dates = pd.DatetimeIndex(self._flows["date"]) if self._flows is not None else None
+        self._flows_sorted = self._flow_dates is not None and self._flow_dates.is_monotonic_increasing
 
     def _start(self, day: dt.date) -> dt.date:
         return max(self._first, day - dt.timedelta(days=int(self.history_days * 1.46)))
@@ -81,8 +83,11 @@ class MarketDataBatch:
             raise DataError(f"data for {day.isoformat()} not complete: the provider has no closes for that session")
         flows = self._flows
         if flows is not None:
-            dates = flows["date"]
-            flows = flows[(dates >= pd.Timestamp(self._flows_start(day))) & (dates <= pd.Timestamp(day))].reset_index(drop=True)
+            lo, hi = pd.Timestamp(self._flows_start(day)), pd.Timestamp(day)
+            if self._flows_sorted:  # a slice, not a row-by-row take of the string columns
+                flows = flows.iloc[self._flow_dates.searchsorted(lo, "left") : self._flow_dates.searchsorted(hi, "right")].reset_index(drop=True)
+            else:
+                flows = flows[(flows["date"] >= lo) & (flows["date"] <= hi)].reset_index(drop=True)
         ref = self._ref
         return MarketData(
             date=day,
