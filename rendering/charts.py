@@ -19,6 +19,7 @@ from matplotlib.backends.backend_mixed import MixedModeRenderer  # noqa: E402
 from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#7f7f7f", "#D55E00"
@@ -73,6 +74,9 @@ def ls_distribution(edges: list[float], counts: list[int], today_pct: float, tit
     e = np.asarray(edges)
     ax.bar(e[:-1], counts, width=np.diff(e), align="edge", color=BLUE, alpha=0.8, edgecolor="white", lw=0.3)
     ax.set_yscale("log")
+    ax.set_ylim(0.7, None)  # counts: nothing below one day
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 1, 10, 1,000: no exponents to typeset
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.axvline(today_pct, color=RED, lw=1.8, ls="--")
     ax.annotate(labels["today"], (today_pct, max(counts) / 3), xytext=(5, 0), textcoords="offset points", fontsize=7.5)
     ax.set_title(title)
