@@ -96,6 +96,7 @@ def basket_weights(
     quantile: float = 0.1,
     min_price_usd: float = 5.0,
     cap_usd: pd.DataFrame | None = None,
+    score: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Daily holdings of the long and short momentum baskets, rebalanced monthly.
 
@@ -110,6 +111,8 @@ def basket_weights(
         Closes (USD) on the same grid, for the price filter.
     cap_usd : pandas.DataFrame, optional
         Market-cap proxy (USD), same grid; cap-weights the legs when given.
+    score : pandas.DataFrame, optional
+        :func:`momentum_score` of ``ret_1d`` (same lookback and skip), when already computed.
 
     Returns
     -------
@@ -117,7 +120,9 @@ def basket_weights(
         Long and short weights, date x ticker; each row sums to 1 (or 0 before the first
         formation).
     """
-    score = momentum_score(ret_1d, lookback_days=lookback_days, skip_days=skip_days).to_numpy()
+    if score is None:
+        score = momentum_score(ret_1d, lookback_days=lookback_days, skip_days=skip_days)
+    score = score.reindex(index=ret_1d.index, columns=ret_1d.columns).to_numpy()
     price = px_close.reindex(index=ret_1d.index, columns=ret_1d.columns).to_numpy(dtype="float64")
     caps = None if cap_usd is None else cap_usd.reindex(index=ret_1d.index, columns=ret_1d.columns).to_numpy(dtype="float64")
     form_pos = ret_1d.index.get_indexer(month_end_sessions(ret_1d.index))

@@ -75,88 +75,113 @@ def _history(ls: pd.Series, long: pd.Series | None, params: dict) -> tuple[dict,
     return out, paths
 
 
-def momentum_section(
+def momentum_sections(
     ret_1d: pd.DataFrame,
     px_close: pd.DataFrame,
     members: list[str],
     index_ret: pd.Series,
     factors: pd.DataFrame,
-    day: pd.Timestamp,
+    days: list[pd.Timestamp],
     params: dict,
     *,
     etf_ret: pd.DataFrame,
     reference: pd.DataFrame | None = None,
-) -> tuple[dict, dict]:
-    """The momentum facts and the baskets' weights on ``day`` (for other sections).
+) -> dict[pd.Timestamp, tuple[dict, dict]]:
+    """The momentum facts and the baskets' weights, for many dates at once.
+
+    Scores, equal-weight baskets and their returns are causal (a row uses only rows up to it),
+    so they are computed once over the data up to the last date and each date reads its rows.
+    The cap-weighted cross-check is formed per date: its shares proxy is rolled from the last
+    close on or before that date (:func:`analytics.rotation.shares_proxy`), never a later one.
 
     Returns
     -------
-    (dict, dict)
-        Facts section and ``{"w_long": Series, "w_short": Series}``.
+    dict
+        Date -> (facts section, ``{"w_long": Series, "w_short": Series}`` for other sections).
+
+    Raises
+    ------
+    DataQualityError
+        Too little L/S history before a date for its z-score.
     """
-    r = ret_1d[members].loc[:day]
+    days = sorted(pd.Timestamp(d) for d in days)
+    r_all = ret_1d[members].loc[: days[-1]]
+    px_all = px_close[members].loc[: days[-1]]
+    score = mo.momentum_score(r_all, lookback_days=params["lookback_days"], skip_days=params["skip_days"])
     w_long, w_short = mo.basket_weights(
-        r, px_close[members].loc[:day], lookback_days=params["lookback_days"], skip_days=params["skip_days"],
-        quantile=params["quantile"], min_price_usd=params["min_price_usd"],
+        r_all, px_all, lookback_days=params["lookback_days"], skip_days=params["skip_days"],
+        quantile=params["quantile"], min_price_usd=params["min_price_usd"], score=score,
     )
-    baskets = mo.basket_returns(r, w_long, w_short)
-    n_ls = int(baskets["ls_ret"].loc[:day].notna().sum())
-    need = int(params["z_window_days"] * 0.8) + 1
-    if n_ls < need or pd.isna(baskets["ls_ret"].get(day)):
-        raise DataQualityError(
-            f"momentum for {day.date()}: only {n_ls} sessions of L/S history before the date; the z-score needs {need} "
-            f"(plus {params['lookback_days']} sessions to form the first baskets): pick a later date or load more history"
-        )
-    stats = mo.day_stats(baskets, day, z_window_days=params["z_window_days"])
-    cw = _cap_weighted(r, px_close[members].loc[:day], reference, day, params) if reference is not None else None
-    index_ret_pct = 100 * float(index_ret[day])
-    ls = baskets["ls_ret"].dropna()
-    panel_hist, panel_paths = _history(ls, baskets["long_ret"].reindex(ls.index), params)
-    umd = factors["mom"].dropna().loc[:day] / 100
-    umd_hist, _ = _history(umd, None, {**params, "trigger_ls_pct": -4.0})
-    umd_day = float(factors["mom"].get(day, np.nan)) if day in factors.index else None
-    mtum = etf_ret["MTUM"].get(day) if "MTUM" in etf_ret else None
-    spy = etf_ret["SPY"].get(day) if "SPY" in etf_ret else None
-    cum = (1 + ls.iloc[-756:]).cumprod()
-    counts, edges = np.histogram(100 * ls.to_numpy(), bins=60)
-    q = panel_paths.quantile([0.25, 0.5, 0.75], axis=1).T if panel_paths.shape[1] else pd.DataFrame()
-    section = {
-        **asdict(stats),
-        "regime": mo.regime(stats.ls_z, index_ret_pct),
-        "cap_weighted": cw,
-        "index_ret_pct": index_ret_pct,
-        "params": {k: params[k] for k in ("lookback_days", "skip_days", "quantile", "min_price_usd", "z_window_days")},
-        "history": {"panel": panel_hist, "umd": umd_hist},
-        "worst_days": [clean(r) for r in mo.worst_days(baskets.loc[:day]).to_dict(orient="records")],
-        "cross_check": {
-            "umd_pct": umd_day,
-            "mtum_minus_spy_pct": 100 * float(mtum - spy) if mtum is not None and spy is not None and pd.notna(mtum) and pd.notna(spy) else None,
-        },
-        "series": {
-            "ls_cum_dates": [d.date().isoformat() for d in cum.index],
-            "ls_cum_pct": list(100 * (cum / cum.iloc[0] - 1)),
-            "ls_hist_edges_pct": list(edges),
-            "ls_hist_counts": [int(c) for c in counts],
-            "fwd_path_q25_pct": list(q[0.25]) if len(q) else [],
-            "fwd_path_med_pct": list(q[0.5]) if len(q) else [],
-            "fwd_path_q75_pct": list(q[0.75]) if len(q) else [],
-        },
-    }
-    return clean(section), {"w_long": w_long.loc[day], "w_short": w_short.loc[day]}
+    baskets_all = mo.basket_returns(r_all, w_long, w_short)
+    umd_all = factors["mom"].dropna() / 100
+    cw_cache: tuple[pd.Series, pd.DataFrame | None] | None = None
+    out = {}
+    for day in days:
+        baskets = baskets_all.loc[:day]
+        n_ls = int(baskets["ls_ret"].notna().sum())
+        need = int(params["z_window_days"] * 0.8) + 1
+        if n_ls < need or pd.isna(baskets["ls_ret"].get(day)):
+            raise DataQualityError(
+                f"momentum for {day.date()}: only {n_ls} sessions of L/S history before the date; the z-score needs {need} "
+                f"(plus {params['lookback_days']} sessions to form the first baskets): pick a later date or load more history"
+            )
+        stats = mo.day_stats(baskets, day, z_window_days=params["z_window_days"])
+        cw = None
+        if reference is not None:
+            # market caps rolled from the reference date by price, with the date's own shares proxy;
+            # the baskets (causal) are recomputed only when that proxy changes from one date to the next
+            scale = ro.shares_proxy(reference, px_all.loc[:day])
+            if cw_cache is None or not scale.equals(cw_cache[0]):
+                cw_cache = (scale, _cap_weighted_baskets(r_all, px_all, scale, params, score))
+            if cw_cache[1] is not None:
+                c = mo.day_stats(cw_cache[1], day, z_window_days=params["z_window_days"])
+                cw = {"long_ret_pct": c.long_ret_pct, "short_ret_pct": c.short_ret_pct, "ls_ret_pct": c.ls_ret_pct, "ls_z": c.ls_z}
+        index_ret_pct = 100 * float(index_ret[day])
+        ls = baskets["ls_ret"].dropna()
+        panel_hist, panel_paths = _history(ls, baskets["long_ret"].reindex(ls.index), params)
+        umd_hist, _ = _history(umd_all.loc[:day], None, {**params, "trigger_ls_pct": -4.0})
+        umd_day = float(factors["mom"].get(day, np.nan)) if day in factors.index else None
+        mtum = etf_ret["MTUM"].get(day) if "MTUM" in etf_ret else None
+        spy = etf_ret["SPY"].get(day) if "SPY" in etf_ret else None
+        cum = (1 + ls.iloc[-756:]).cumprod()
+        counts, edges = np.histogram(100 * ls.to_numpy(), bins=60)
+        q = panel_paths.quantile([0.25, 0.5, 0.75], axis=1).T if panel_paths.shape[1] else pd.DataFrame()
+        section = {
+            **asdict(stats),
+            "regime": mo.regime(stats.ls_z, index_ret_pct),
+            "cap_weighted": cw,
+            "index_ret_pct": index_ret_pct,
+            "params": {k: params[k] for k in ("lookback_days", "skip_days", "quantile", "min_price_usd", "z_window_days")},
+            "history": {"panel": panel_hist, "umd": umd_hist},
+            "worst_days": [clean(r) for r in mo.worst_days(baskets).to_dict(orient="records")],
+            "cross_check": {
+                "umd_pct": umd_day,
+                "mtum_minus_spy_pct": 100 * float(mtum - spy) if mtum is not None and spy is not None and pd.notna(mtum) and pd.notna(spy) else None,
+            },
+            "series": {
+                "ls_cum_dates": [d.date().isoformat() for d in cum.index],
+                "ls_cum_pct": list(100 * (cum / cum.iloc[0] - 1)),
+                "ls_hist_edges_pct": list(edges),
+                "ls_hist_counts": [int(c) for c in counts],
+                "fwd_path_q25_pct": list(q[0.25]) if len(q) else [],
+                "fwd_path_med_pct": list(q[0.5]) if len(q) else [],
+                "fwd_path_q75_pct": list(q[0.75]) if len(q) else [],
+            },
+        }
+        out[day] = (clean(section), {"w_long": w_long.loc[day], "w_short": w_short.loc[day]})
+    return out
 
 
-def _cap_weighted(r: pd.DataFrame, px: pd.DataFrame, reference: pd.DataFrame, day: pd.Timestamp, params: dict) -> dict | None:
-    """The same baskets cap-weighted (market cap rolled from the reference date by price)."""
-    scale = ro.shares_proxy(reference, px)
+def _cap_weighted_baskets(r: pd.DataFrame, px: pd.DataFrame, scale: pd.Series, params: dict, score: pd.DataFrame) -> pd.DataFrame | None:
+    """:func:`analytics.momentum.basket_returns` of the baskets cap-weighted (caps = close x ``scale``,
+    the shares proxy); None with fewer than 50 names to weight."""
     names = [t for t in r.columns if t in scale.index]
     if len(names) < 50:
         return None
     caps = px[names] * scale[names]
     wl, ws = mo.basket_weights(r[names], px[names], lookback_days=params["lookback_days"], skip_days=params["skip_days"],
-                               quantile=params["quantile"], min_price_usd=params["min_price_usd"], cap_usd=caps)
-    b = mo.basket_returns(r[names], wl, ws)
-    s = mo.day_stats(b, day, z_window_days=params["z_window_days"])
-    return {"long_ret_pct": s.long_ret_pct, "short_ret_pct": s.short_ret_pct, "ls_ret_pct": s.ls_ret_pct, "ls_z": s.ls_z}
+                               quantile=params["quantile"], min_price_usd=params["min_price_usd"], cap_usd=caps, score=score)
+    return mo.basket_returns(r[names], wl, ws)
 
 
 def rotation_sections(

@@ -276,18 +276,14 @@ def bench_prefect() -> None:
 
 
 def _plain_chunk(args) -> None:
-    """One chunk of dates end to end without Prefect: the same steps as the backfill task."""
+    """One chunk of dates end to end without Prefect: what the backfill task runs."""
     days, out = args
-    from flows.backfill import note_for_date
-    from marketdata.registry import MarketDataBatch, get_provider
+    from flows.backfill import run_chunk
+    from marketdata.registry import get_provider
     from nightdesk.settings import Settings
-    from rendering.outputs import write_archive
 
     s = Settings(output_dir=out)
-    data = MarketDataBatch(get_provider("sample"), days, history_days=s.history_days)
-    for day in days:
-        note_for_date(data, day, s, list(s.langs), True)
-    write_archive(s.output_dir)
+    run_chunk(get_provider("sample"), days, s, list(s.langs), True)
 
 
 def bench_backfill(n_days: int | None = None) -> None:

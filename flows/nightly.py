@@ -13,6 +13,7 @@ import hashlib
 import time
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -22,7 +23,7 @@ from analytics.facts import build_facts
 from analytics.quality import DataQualityError, quality_gate, require_coverage
 from marketdata.base import DataError, MarketData
 from marketdata.calendar import is_session, nyse, why_not_session
-from marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
+from marketdata.registry import MarketDataBatch, data_fingerprint, get_provider, load_market_data, resolve_date
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import publish_note, write_archive
@@ -88,7 +89,9 @@ def gate(md: MarketData) -> dict:
 
 @task(task_run_name="momentum")
 def momentum_task(md: MarketData, g: dict, settings: Settings) -> tuple[dict, dict]:
-    return sec.momentum_section(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, pd.Timestamp(md.date), settings.momentum.model_dump(), etf_ret=g["ret_1d"], reference=md.reference)
+    day = pd.Timestamp(md.date)
+    return sec.momentum_sections(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, [day], settings.momentum.model_dump(),
+                                 etf_ret=g["ret_1d"], reference=md.reference)[day]
 
 
 @task(task_run_name="rotation")
@@ -155,11 +158,84 @@ def inputs_key(md: MarketData, settings: Settings, langs: list[str]) -> str:
     return f"{data_fingerprint(md)}|{__version__}|{hash_text(cfg + ','.join(langs))}"
 
 
-def compute_facts(md: MarketData, settings: Settings) -> dict:
-    """The four analyses and the facts record for one date, sequentially (used by backfill)."""
-    g = gate.fn(md)
+def compute_facts(md: MarketData, settings: Settings, g: dict | None = None) -> dict:
+    """The four analyses and the facts record for one date, sequentially; ``g`` is its
+    :func:`gate` output when already computed."""
+    g = gate.fn(md) if g is None else g
     mom, legs = momentum_task.fn(md, g, settings)
     return build_facts(_meta(md, g), mom, rotation_task.fn(md, g, legs, load_themes()), letf_task.fn(md, g), flows_task.fn(md, g, legs))
+
+
+def shared_history_groups(mds: dict[dt.date, MarketData], gates: dict[dt.date, dict]) -> list[list[dt.date]]:
+    """Dates whose momentum and rotation can be computed in one pass, in groups (others alone).
+
+    Those analyses are causal: over the data up to a later date, a date's rows are what its own
+    data gives, provided the inputs up to the date agree. A date joins the group of the last date
+    with the same history start and members when its quality-gated returns equal that date's up
+    to it (the gate looks a few sessions ahead, so they can differ) and the reference caps are
+    dated on or before it (market caps are rolled from the latest close on or before the
+    reference date, which must not be a later one).
+    """
+    keyed: dict[tuple, list[dt.date]] = {}
+    for d in sorted(gates):
+        keyed.setdefault((mds[d].px_close.index[0], tuple(gates[d]["members"])), []).append(d)
+    groups: list[list[dt.date]] = []
+    for dates in keyed.values():
+        last = dates[-1]
+        ret_last, ref = gates[last]["ret_1d"], mds[last].reference
+        ref_day = pd.to_datetime(ref["as_of"]).max() if "as_of" in ref and len(ref) else pd.Timestamp.min
+        joins = [last]
+        for d in dates[:-1]:
+            mine, theirs = gates[d]["ret_1d"], ret_last.loc[: pd.Timestamp(d)]
+            same = (ref_day <= pd.Timestamp(d) and mine.index.equals(theirs.index) and mine.columns.equals(theirs.columns)
+                    and np.array_equal(mine.to_numpy(), theirs.to_numpy(), equal_nan=True))
+            if same:
+                joins.append(d)
+            else:
+                groups.append([d])
+        groups.append(sorted(joins))
+    return sorted(groups)
+
+
+def facts_for_dates(data: MarketDataBatch, days: list[dt.date], settings: Settings) -> dict[dt.date, dict | Exception]:
+    """The facts records of many dates, each equal to what :func:`compute_facts` gives it alone.
+
+    Momentum baskets and rotation panels are computed once per group of
+    :func:`shared_history_groups`; the LETF and flows sections, and any date outside a group,
+    per date. A date that cannot be computed gets its exception (the others go on).
+    """
+    mds: dict[dt.date, MarketData] = {}
+    gates: dict[dt.date, dict] = {}
+    out: dict[dt.date, dict | Exception] = {}
+    for d in days:
+        try:
+            mds[d] = data.for_day(d)
+            gates[d] = gate.fn(mds[d])
+        except Exception as exc:  # noqa: BLE001 - reported per date
+            out[d] = exc
+    params, themes = settings.momentum.model_dump(), load_themes()
+    for group in shared_history_groups(mds, gates):
+        stamps = [pd.Timestamp(d) for d in group]
+        md, g = mds[group[-1]], gates[group[-1]]
+        mom = rot = None
+        if len(group) > 1:
+            try:
+                mom = sec.momentum_sections(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, stamps, params,
+                                            etf_ret=g["ret_1d"], reference=md.reference)
+                rot = sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), stamps,
+                                            {t: mom[t][1] for t in stamps})
+            except Exception:  # noqa: BLE001 - e.g. a date short of history: each date alone says which and why
+                mom = rot = None
+        for d, t in zip(group, stamps):
+            try:
+                if mom is None:
+                    out[d] = compute_facts(mds[d], settings, gates[d])
+                else:
+                    out[d] = build_facts(_meta(mds[d], gates[d]), mom[t][0], rot[t], letf_task.fn(mds[d], gates[d]),
+                                         flows_task.fn(mds[d], gates[d], mom[t][1]))
+            except Exception as exc:  # noqa: BLE001 - reported per date
+                out[d] = exc
+    return {d: out[d] for d in days}
 
 
 @flow(name="regenerate-note", log_prints=False)
