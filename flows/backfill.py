@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.nightly import facts_for_dates, inputs_key
@@ -130,7 +131,8 @@ def backfill(start: dt.date, end: dt.date, provider: str | None = None, langs: l
     first, last = prov.coverage()
     days = [d for d in sessions_between(max(start, first), min(end, last))]
     t0 = time.perf_counter()
-    futures = {notes_for_dates.submit(prov, c, settings, langs, force): c for c in chunks(days)}
+    with _workers_use_this_api():
+        futures = {notes_for_dates.submit(prov, c, settings, langs, force): c for c in chunks(days)}
     status: dict[str, str] = {}
     bar = _progress(len(days)) if progress else None
     for fut in futures:  # in submission order: the workers take chunks in that order too
@@ -154,6 +156,23 @@ def backfill(start: dt.date, end: dt.date, provider: str | None = None, langs: l
     }
     get_run_logger().info("backfill %s..%s: %s", start, end, summary)
     return summary
+
+
+def _workers_use_this_api():
+    """Settings under which task processes report to this process's Prefect API.
+
+    With no ``PREFECT_API_URL`` configured, Prefect starts a temporary server for the flow run;
+    task processes inherit settings, not that server, so each would start a temporary server of
+    its own (three uvicorn servers on SQLite for two workers, taking about a core between them).
+    Pointing them at the one this process runs keeps every task run in one place, cheaply.
+    """
+    if PREFECT_API_URL.value():
+        return contextlib.nullcontext()
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # one per process: the temporary server this flow run already uses
+    server.start()  # no-op when running
+    return temporary_settings(updates={PREFECT_API_URL: server.api_url})
 
 
 def _progress(total: int):

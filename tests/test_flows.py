@@ -100,3 +100,22 @@ def test_backfill_on_a_local_dask_cluster(tmp_path, prefect_harness):
     assert out["done"] == 2 and not out["failed"]
     facts = json.loads((tmp_path / "2026-02-06" / "facts.json").read_text())
     assert facts["meta"]["date"] == "2026-02-06" and (tmp_path / "2026-02-06" / "note.en.pdf").stat().st_size > 50_000
+
+
+def test_backfill_workers_report_to_the_flows_temporary_server(tmp_path):
+    """With no Prefect server configured, the flow run's temporary server serves the task
+    processes too: one server, not one more per worker (each took a third of a core)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import datetime as dt; from flows.backfill import backfill; from nightdesk.settings import Settings; "
+            f"s = Settings(output_dir={str(tmp_path / 'out')!r}, langs=['en'], history_days=700); "
+            "print('done', backfill(dt.date(2026, 2, 3), dt.date(2026, 2, 4), 'sample', None, False, s)['done'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="INFO")
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert "done 2" in run.stdout, run.stderr[-2000:]
+    assert (run.stdout + run.stderr).count("Starting temporary server") == 1
