@@ -112,10 +112,10 @@ def test_backfill_workers_report_to_the_flows_temporary_server(tmp_path):
 
     code = ("import datetime as dt; from flows.backfill import backfill; from nightdesk.settings import Settings; "
             f"s = Settings(output_dir={str(tmp_path / 'out')!r}, langs=['en'], history_days=700); "
-            "print('done', backfill(dt.date(2026, 2, 3), dt.date(2026, 2, 4), 'sample', None, False, s)['done'])")
+            "print('done', backfill(dt.date(2026, 2, 4), dt.date(2026, 2, 4), 'sample', None, False, s)['done'])")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="INFO")
     run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
                          capture_output=True, text=True, timeout=600)
-    assert "done 2" in run.stdout, run.stderr[-2000:]
+    assert "done 1" in run.stdout, run.stderr[-2000:]
     assert (run.stdout + run.stderr).count("Starting temporary server") == 1
