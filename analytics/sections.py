@@ -382,8 +382,9 @@ def flows_section(
     """Intensity percentiles, timing, favourites overlap and the January study."""
     index_ret = ret_1d["SPY"]
     years = range(ret_1d.index[0].year + 1, day.year + 1)
-    proxy_baskets = {y: fl.high_beta_basket(ret_1d[members], index_ret, pd.Timestamp(year=y - 1, month=12, day=31)) for y in years}
-    jan = fl.january_effect(ret_1d[members], proxy_baskets, day)
+    r = ret_1d[members]  # one copy of the members' columns, not one per year
+    proxy_baskets = {y: fl.high_beta_basket(r, index_ret, pd.Timestamp(year=y - 1, month=12, day=31)) for y in years}
+    jan = fl.january_effect(r, proxy_baskets, day)
     base = {"jan_fm_corr": jan["corr"], "jan_fm_n_years": jan["n_years"], "jan_fm_years": jan["years"],
             "jan_fm_basket": "30 highest-beta members at each year end (real prices; favourite proxy)"}
     if flows is None or flows.empty or not (flows["date"] == day).any():
