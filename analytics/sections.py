@@ -115,11 +115,11 @@ def momentum_sections(
     baskets_all = mo.basket_returns(r_all, w_long, w_short)
     umd_all = factors["mom"].dropna() / 100
     cw_cache: tuple[pd.Series, pd.DataFrame | None] | None = None
+    need = int(params["z_window_days"] * 0.8) + 1  # sessions of L/S history the z-score needs
     out = {}
     for day in days:
         baskets = baskets_all.loc[:day]
         n_ls = int(baskets["ls_ret"].notna().sum())
-        need = int(params["z_window_days"] * 0.8) + 1
         if n_ls < need or pd.isna(baskets["ls_ret"].get(day)):
             raise DataQualityError(
                 f"momentum for {day.date()}: only {n_ls} sessions of L/S history before the date; the z-score needs {need} "

@@ -45,16 +45,19 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
     """
     status: dict[str, str] = {}
     keys: dict[dt.date, str] = {}
+    todo = {}
     for day in days:
         try:
-            keys[day] = inputs_key(data.for_day(day), settings, langs)
+            md = data.for_day(day)
+            keys[day] = inputs_key(md, settings, langs)
         except Exception as exc:  # noqa: BLE001 - reported per date
             status[day.isoformat()] = f"failed: {exc}"
             continue
         if not force and already_published(settings, day, keys[day]):
             status[day.isoformat()] = "skipped"
-    todo = [d for d in days if d.isoformat() not in status]
-    for day, facts in facts_for_dates(data, todo, settings).items():
+        else:
+            todo[day] = md
+    for day, facts in facts_for_dates(todo, settings).items():
         try:
             if isinstance(facts, Exception):
                 raise facts

@@ -23,7 +23,7 @@ from analytics.facts import build_facts
 from analytics.quality import DataQualityError, quality_gate, require_coverage
 from marketdata.base import DataError, MarketData
 from marketdata.calendar import is_session, nyse, why_not_session
-from marketdata.registry import MarketDataBatch, data_fingerprint, get_provider, load_market_data, resolve_date
+from marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import publish_note, write_archive
@@ -158,12 +158,20 @@ def inputs_key(md: MarketData, settings: Settings, langs: list[str]) -> str:
     return f"{data_fingerprint(md)}|{__version__}|{hash_text(cfg + ','.join(langs))}"
 
 
-def compute_facts(md: MarketData, settings: Settings, g: dict | None = None) -> dict:
-    """The four analyses and the facts record for one date, sequentially; ``g`` is its
-    :func:`gate` output when already computed."""
+def compute_facts(md: MarketData, settings: Settings, g: dict | None = None,
+                  shared: tuple[tuple[dict, dict], dict] | None = None) -> dict:
+    """The four analyses and the facts record for one date, sequentially.
+
+    ``g`` is the date's :func:`gate` output and ``shared`` its momentum (section, legs) and
+    rotation section, when already computed (:func:`facts_for_dates`).
+    """
     g = gate.fn(md) if g is None else g
-    mom, legs = momentum_task.fn(md, g, settings)
-    return build_facts(_meta(md, g), mom, rotation_task.fn(md, g, legs, load_themes()), letf_task.fn(md, g), flows_task.fn(md, g, legs))
+    if shared is None:
+        (mom, legs), rot = momentum_task.fn(md, g, settings), None
+    else:
+        (mom, legs), rot = shared
+    rot = rotation_task.fn(md, g, legs, load_themes()) if rot is None else rot
+    return build_facts(_meta(md, g), mom, rot, letf_task.fn(md, g), flows_task.fn(md, g, legs))
 
 
 def shared_history_groups(mds: dict[dt.date, MarketData], gates: dict[dt.date, dict]) -> list[list[dt.date]]:
@@ -197,20 +205,19 @@ def shared_history_groups(mds: dict[dt.date, MarketData], gates: dict[dt.date, d
     return sorted(groups)
 
 
-def facts_for_dates(data: MarketDataBatch, days: list[dt.date], settings: Settings) -> dict[dt.date, dict | Exception]:
-    """The facts records of many dates, each equal to what :func:`compute_facts` gives it alone.
+def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[dt.date, dict | Exception]:
+    """The facts records of many dates (date -> its data), each equal to what
+    :func:`compute_facts` gives it alone.
 
     Momentum baskets and rotation panels are computed once per group of
     :func:`shared_history_groups`; the LETF and flows sections, and any date outside a group,
     per date. A date that cannot be computed gets its exception (the others go on).
     """
-    mds: dict[dt.date, MarketData] = {}
     gates: dict[dt.date, dict] = {}
     out: dict[dt.date, dict | Exception] = {}
-    for d in days:
+    for d, md in mds.items():
         try:
-            mds[d] = data.for_day(d)
-            gates[d] = gate.fn(mds[d])
+            gates[d] = gate.fn(md)
         except Exception as exc:  # noqa: BLE001 - reported per date
             out[d] = exc
     params, themes = settings.momentum.model_dump(), load_themes()
@@ -228,14 +235,10 @@ def facts_for_dates(data: MarketDataBatch, days: list[dt.date], settings: Settin
                 mom = rot = None
         for d, t in zip(group, stamps):
             try:
-                if mom is None:
-                    out[d] = compute_facts(mds[d], settings, gates[d])
-                else:
-                    out[d] = build_facts(_meta(mds[d], gates[d]), mom[t][0], rot[t], letf_task.fn(mds[d], gates[d]),
-                                         flows_task.fn(mds[d], gates[d], mom[t][1]))
+                out[d] = compute_facts(mds[d], settings, gates[d], None if mom is None else (mom[t], rot[t]))
             except Exception as exc:  # noqa: BLE001 - reported per date
                 out[d] = exc
-    return {d: out[d] for d in days}
+    return {d: out[d] for d in mds}
 
 
 @flow(name="regenerate-note", log_prints=False)

@@ -259,7 +259,7 @@ def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, st
     for lang in langs:
         table = {escape(k): escape(v) for k, v in tables[lang].items()}
         text = _TEXT_NODE.sub(lambda m: m.group(1) + table.get(m.group(2), m.group(2)) + m.group(3), svg) if lang != base else svg
-        for old, new in zip(families[base], families[lang]):  # also the mathtext spans (log-axis exponents)
+        for old, new in zip(families[base], families[lang]):  # every font-family in the SVG, mathtext spans included
             if old != new:
                 text = text.replace(f"'{old}'", f"'{new}'")
         p = f"{prefix}-{lang}"

@@ -109,17 +109,20 @@ def chart_svgs(facts: dict, langs: list[str]) -> dict[str, dict[str, str]]:
     specs = {lang: chart_specs(facts, lang) for lang in langs}
     sources = {lang: term("source", lang, "chart_labels").format(src=facts["meta"]["provider"]) for lang in langs}
     out: dict[str, dict[str, str]] = {lang: {} for lang in langs}
-    for name, (draw, args) in specs[base].items():
+
+    def drawn(name: str, drawing_lang: str, pairs: dict[str, dict[str, str]]) -> dict[str, str]:
+        """Chart ``name`` drawn in ``drawing_lang`` and written out in each language of ``pairs``."""
+        draw, args = specs[drawing_lang][name]
+        with ch.house_style(drawing_lang):
+            return ch.to_svgs(draw(*args), {x: sources[x] for x in pairs}, pairs, {x: ch.fonts(x) for x in pairs},
+                              prefix=name, base=drawing_lang)
+
+    for name, (_, args) in specs[base].items():
         labels = {lang: label_pairs(args, specs[lang][name][1]) for lang in langs if name in specs[lang]}
-        shared = [lang for lang, pairs in labels.items() if pairs is not None]
-        with ch.house_style(base):
-            svgs = ch.to_svgs(draw(*args), {x: sources[x] for x in shared}, {x: labels[x] for x in shared},
-                              {x: ch.fonts(x) for x in shared}, prefix=name, base=base)
+        svgs = drawn(name, base, {lang: pairs for lang, pairs in labels.items() if pairs is not None})
         for lang in labels:
             if lang not in svgs:  # its labels would change the layout: a drawing of its own
-                own_draw, own_args = specs[lang][name]
-                with ch.house_style(lang):
-                    svgs[lang] = ch.to_svgs(own_draw(*own_args), {lang: sources[lang]}, {lang: {}}, {lang: ch.fonts(lang)}, prefix=name, base=lang)[lang]
+                svgs[lang] = drawn(name, lang, {lang: {}})[lang]
             out[lang][name] = svgs[lang]
     return out
 

@@ -154,21 +154,20 @@ def join_pdfs(sources: list[Path], target: Path) -> int:
     first file's metadata and language stay; each edition keeps its bookmark tree and its named
     destinations, pointed at its pages in the joined file.
     """
-    out = pikepdf.open(sources[0])
-    names = _named_dests(out, 0)
-    with out.open_outline() as outline:
-        for src in sources[1:]:
-            with pikepdf.open(src) as other:
-                first = len(out.pages)
-                out.pages.extend(other.pages)
-                names += _named_dests(other, first, into=out)
-                with other.open_outline() as theirs:
-                    outline.root.extend(_copied_item(it, other, first) for it in theirs.root)
-    if names:
-        names.sort(key=lambda kv: bytes(kv[0]))
-        out.Root.Names = out.make_indirect(pikepdf.Dictionary(Dests=pikepdf.Dictionary(Names=pikepdf.Array([x for kv in names for x in kv]))))
-    out.save(target, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
-    out.close()
+    with pikepdf.open(sources[0]) as out:
+        names = _named_dests(out, 0)
+        with out.open_outline() as outline:
+            for src in sources[1:]:
+                with pikepdf.open(src) as other:
+                    first = len(out.pages)
+                    out.pages.extend(other.pages)
+                    names += _named_dests(other, first, into=out)
+                    with other.open_outline() as theirs:
+                        outline.root.extend(_copied_item(it, other, first) for it in theirs.root)
+        if names:
+            names.sort(key=lambda kv: bytes(kv[0]))
+            out.Root.Names = out.make_indirect(pikepdf.Dictionary(Dests=pikepdf.Dictionary(Names=pikepdf.Array([x for kv in names for x in kv]))))
+        out.save(target, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
     return target.stat().st_size
 
 

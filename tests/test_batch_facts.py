@@ -20,7 +20,7 @@ def test_batched_facts_equal_each_date_alone(sample_provider):
     mds = {d: batch.for_day(d) for d in DAYS}
     groups = shared_history_groups(mds, {d: gate.fn(mds[d]) for d in DAYS})
     assert groups == [[DAYS[0], DAYS[2]], [DAYS[1]]]
-    together = facts_for_dates(batch, DAYS, s)
+    together = facts_for_dates(mds, s)
     for d in DAYS:
         alone = compute_facts(load_market_data(sample_provider, d, history_days=s.history_days), s)
         assert json.dumps(together[d], sort_keys=True) == json.dumps(alone, sort_keys=True), d
@@ -29,5 +29,6 @@ def test_batched_facts_equal_each_date_alone(sample_provider):
 def test_batched_facts_report_a_date_without_history_and_go_on(sample_provider):
     s = Settings()
     days = [dt.date(2015, 6, 1), dt.date(2015, 6, 2)]  # months into the sample: no 12-1 momentum history yet
-    out = facts_for_dates(MarketDataBatch(sample_provider, days, history_days=s.history_days), days, s)
+    batch = MarketDataBatch(sample_provider, days, history_days=s.history_days)
+    out = facts_for_dates({d: batch.for_day(d) for d in days}, s)
     assert all(isinstance(v, Exception) and "momentum for 2015-06-0" in str(v) for v in out.values())
