@@ -55,8 +55,16 @@ def _settings(**overrides):
 
 
 def _quiet_prefect() -> None:
+    """Prefect defaults for a command-line run; anything the user set in the environment wins.
+
+    With no server configured the flow run starts a temporary one, which on first use migrates a
+    fresh SQLite database; on a busy machine that can take longer than Prefect's 20 s start-up
+    limit, so a nightly run would fail before its first task. Telemetry is off: the machine may
+    have no internet, and its first write at start-up competes for the database lock.
+    """
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @app.command()

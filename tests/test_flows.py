@@ -110,12 +110,11 @@ def test_backfill_workers_report_to_the_flows_temporary_server(tmp_path):
     import sys
     from pathlib import Path
 
-    code = ("import datetime as dt; from flows.backfill import backfill; from nightdesk.settings import Settings; "
-            f"s = Settings(output_dir={str(tmp_path / 'out')!r}, langs=['en'], history_days=700); "
-            "print('done', backfill(dt.date(2026, 2, 4), dt.date(2026, 2, 4), 'sample', None, False, s)['done'])")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="INFO")
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert "done 1" in run.stdout, run.stderr[-2000:]
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="INFO", NIGHTDESK_HISTORY_DAYS="700")
+    cmd = [sys.executable, "-W", "ignore", "-m", "nightdesk.cli", "backfill", "--start", "2026-02-04", "--end", "2026-02-04",
+           "--lang", "en", "--output-dir", str(tmp_path / "out")]
+    run = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "out" / "2026-02-04" / "note.en.pdf").exists()
     assert (run.stdout + run.stderr).count("Starting temporary server") == 1
