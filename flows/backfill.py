@@ -10,6 +10,7 @@ import gc
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -22,7 +23,7 @@ from marketdata.registry import MarketDataBatch, get_provider
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import publish_note, write_archive
-from rendering.pdf import check_fonts
+from rendering.pdf import chart_fontconfig, check_fonts
 from rendering.publish import note_dir
 
 
@@ -37,11 +38,13 @@ def already_published(settings: Settings, day: dt.date, key: str) -> bool:
         return False
 
 
-def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settings, langs: list[str], force: bool) -> dict[str, str]:
+def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settings, langs: list[str], force: bool,
+                    fontconfig: Path) -> dict[str, str]:
     """Dates of one chunk end to end (no archive page): date -> 'done', 'skipped' or 'failed: <reason>'.
 
     Dates already published from the same inputs are skipped; the others' facts are computed
     together (:func:`flows.nightly.facts_for_dates`) and each is published on its own.
+    ``fontconfig``: :func:`rendering.pdf.chart_fontconfig`'s file.
     """
     status: dict[str, str] = {}
     keys: dict[dt.date, str] = {}
@@ -62,7 +65,7 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
             if isinstance(facts, Exception):
                 raise facts
             facts["meta"]["inputs_key"] = keys[day]
-            publish_note(facts, langs, settings.output_dir, version=__version__)
+            publish_note(facts, langs, settings.output_dir, version=__version__, fontconfig=fontconfig)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on
             status[day.isoformat()] = f"failed: {exc}"
@@ -76,9 +79,10 @@ def run_chunk(provider: Any, days: list[dt.date], settings: Settings, langs: lis
     Returns date -> 'done', 'skipped' or 'failed: <reason>'; one bad date does not stop the others.
     """
     check_fonts()
+    fontconfig = chart_fontconfig(settings.cache_dir)
     data = MarketDataBatch(provider, days, history_days=settings.history_days, options_dir=settings.options_dir)
     with _long_lived_frozen():
-        status = notes_for_chunk(data, days, settings, langs, force)
+        status = notes_for_chunk(data, days, settings, langs, force, fontconfig)
     write_archive(settings.output_dir)
     return status
 

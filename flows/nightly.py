@@ -27,7 +27,7 @@ from marketdata.registry import data_fingerprint, get_provider, load_market_data
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import publish_note, write_archive
-from rendering.pdf import check_fonts
+from rendering.pdf import chart_fontconfig, check_fonts
 from rendering.publish import ensure_writable
 
 
@@ -113,10 +113,10 @@ def flows_task(md: MarketData, g: dict, legs: dict) -> dict:
 
 
 @task(timeout_seconds=600, task_run_name="render and publish {facts[meta][date]}")
-def publish(facts: dict, langs: list[str], output_dir: Path) -> dict:
+def publish(facts: dict, langs: list[str], output_dir: Path, cache_dir: Path) -> dict:
     """Render every edition into a staging folder and swap it in atomically."""
     check_fonts()
-    info = publish_note(facts, langs, output_dir, version=__version__)
+    info = publish_note(facts, langs, output_dir, version=__version__, fontconfig=chart_fontconfig(cache_dir))
     write_archive(output_dir)
     return info
 
@@ -257,7 +257,7 @@ def regenerate_note(date: dt.date | None = None, provider: Any = None, langs: li
     langs = list(langs or settings.langs)
     meta = {**_meta(md, g), "inputs_key": inputs_key(md, settings, langs)}
     facts = build_facts(meta, mom, rot_future.result(), letf_future.result(), flows_future.result())
-    info = publish(facts, langs, settings.output_dir)
+    info = publish(facts, langs, settings.output_dir, settings.cache_dir)
     m, l = facts["momentum"], facts["letf"]
     create_markdown_artifact(
         key="nightdesk-note",

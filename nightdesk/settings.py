@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTDESK_", env_nested_delimiter="__", extra="forbid")
 
     output_dir: Path = Path("output")
+    cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nightdesk",
+                            description="files derived once and reused: the charts' desubroutinized CJK fonts (about 75 MB)")
     provider: Literal["sample", "parquet", "csv", "yfinance"] = "sample"
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
     options_dir: Path | None = Field(None, description="SPY option open interest, <dir>/<YYYY-MM-DD>.csv: enables dealer gamma (GEX)")

@@ -17,8 +17,10 @@ def pdf_name(edition: str) -> str:
     return f"note.{edition}.pdf"
 
 
-def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) -> dict:
+def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, fontconfig: Path) -> dict:
     """facts.json, charts/, note.<lang>.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
+
+    ``fontconfig`` is :func:`rendering.pdf.chart_fontconfig`'s file (the fonts of the PDF's charts).
 
     Returns
     -------
@@ -38,7 +40,7 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
                 (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
         order = [(lang, name) for lang in langs for name in charts[lang]]
         # librsvg converts the charts in a child process while this one lays out the editions
-        job = start_chart_pages([folder / "charts" / f"{name}.{lang}.svg" for lang, name in order], Path(tmp) / "charts.pdf")
+        job = start_chart_pages([folder / "charts" / f"{name}.{lang}.svg" for lang, name in order], Path(tmp) / "charts.pdf", fontconfig)
         timings["compose_and_charts"] = time.perf_counter() - t0
         docs = {}
         for lang in langs:
@@ -66,7 +68,7 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str) 
     return {"timings_s": timings, "files": [f["name"] for f in files], "headline": notes[langs[0]].headline}
 
 
-def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: str) -> dict:
+def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: str, fontconfig: Path) -> dict:
     """Render every edition into a staging folder and swap it in atomically (under the date's lock).
 
     Returns what :func:`write_outputs` returns plus ``folder``. The archive page is not touched:
@@ -75,7 +77,7 @@ def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: st
     date = facts["meta"]["date"]
     with date_lock(output_dir, date):
         with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, langs, tmp, version=version)
+            info = write_outputs(facts, langs, tmp, version=version, fontconfig=fontconfig)
             target = promote(tmp, output_dir, date)
     return {**info, "folder": str(target)}
 

@@ -5,22 +5,29 @@ an edition for 11 charts). The HTML for print holds an empty, correctly sized sl
 librsvg (``rsvg-convert``, C) turns the chart SVGs into one PDF page each, and qpdf (pikepdf)
 stamps each page into its slot as a form XObject. The bilingual edition is the editions' PDFs
 joined page for page (no second layout or font subsetting).
+
+librsvg sees the charts' CJK fonts desubroutinized (:func:`chart_fontconfig`): cairo's subsets of
+the system's Noto Sans CJK keep every subroutine of the font (about 0.9 MB a font and PDF).
 """
 from __future__ import annotations
 
 import ctypes.util
+import hashlib
 import io
+import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
+from xml.sax.saxutils import escape
 
 import pikepdf
-from fontTools.cffLib import CFFFontSet
+import uharfbuzz as hb
 from weasyprint import HTML, Document
 from weasyprint.urls import URLFetcher, URLFetchingError
 
+from rendering.charts import DEFAULT_FONTS, FONTS
 from rendering.html import SLOT_END, slot_id
 
 PT_PER_CSS_PX = 0.75
@@ -63,41 +70,88 @@ def check_fonts() -> None:
         raise RenderError("rsvg-convert is missing: the PDF's vector charts need librsvg (apt-get install librsvg2-bin)")
 
 
-def start_chart_pages(svgs: list[Path], target: Path) -> subprocess.Popen:
+def _cff_faces(families: list[str], weights: tuple[str, ...] = ("regular", "bold")) -> list[tuple[Path, int]]:
+    """(font file, face index) fontconfig gives each family and weight, where the face is CFF-flavoured."""
+    faces = []
+    for family in families:
+        for weight in weights:
+            out = subprocess.run(["fc-match", "-f", "%{file}\t%{index}\t%{fontformat}\t%{family}", f"{family}:weight={weight}"],
+                                 capture_output=True, text=True, timeout=20).stdout.split("\t")
+            if len(out) == 4 and out[2] == "CFF" and family in out[3].split(","):
+                faces.append((Path(out[0]), int(out[1])))
+    return sorted(set(faces))
+
+
+def _desubroutinized(path: Path, index: int) -> bytes:
+    """Face ``index`` of font file ``path`` with every glyph, table and name, subroutines inlined (HarfBuzz)."""
+    face = hb.Face(hb.Blob.from_file_path(str(path)), index)
+    spec = hb.SubsetInput()
+    spec.keep_everything()
+    spec.flags |= hb.SubsetFlags.DESUBROUTINIZE
+    return hb.subset(face, spec).blob.data
+
+
+def chart_fontconfig(cache_dir: Path) -> Path:
+    """A fontconfig file for librsvg: the system's fonts, with the charts' CJK faces desubroutinized.
+
+    cairo subsets a CFF font by keeping all of its subroutines, so every chart PDF would carry
+    about 0.9 MB of Noto Sans CJK per face (and inlining them afterwards took 0.4 s of CPU a
+    date). The same outlines without subroutines (HarfBuzz, about 0.7 s a face, once) give
+    subsets of a few KB. They are written under ``cache_dir`` (about 19 MB a face), keyed by the
+    source files, and reused; the source files are hidden from librsvg so it cannot pick them.
+
+    Returns
+    -------
+    Path
+        The ``fonts.conf`` to pass to librsvg as ``FONTCONFIG_FILE``.
+    """
+    faces = _cff_faces(sorted({f for fams in [DEFAULT_FONTS, *FONTS.values()] for f in fams}))
+    ident = [(str(p), i, p.stat().st_size, p.stat().st_mtime_ns) for p, i in faces]
+    key = hashlib.sha256(repr((ident, hb.__version__)).encode()).hexdigest()[:16]
+    folder = Path(cache_dir) / "chart-fonts" / key
+    conf = folder / "fonts.conf"
+    if conf.exists():
+        return conf
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+    tmp.chmod(0o755)
+    for p, i in faces:
+        (tmp / f"{p.stem}-{i}.otf").write_bytes(_desubroutinized(p, i))
+    rejected = "".join(f"<glob>{escape(str(p))}</glob>" for p in sorted({p for p, _ in faces}))
+    (tmp / "fonts.conf").write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>\n'
+        f'  <cachedir>{escape(str(folder / "cache"))}</cachedir>\n'
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f'  <dir>{escape(str(folder))}</dir>\n'
+        f'  <selectfont><rejectfont>{rejected}</rejectfont></selectfont>\n</fontconfig>\n', encoding="utf-8")
+    try:
+        os.rename(tmp, folder)  # atomic: a concurrent worker's copy is the same; the first one in wins
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return conf
+
+
+def start_chart_pages(svgs: list[Path], target: Path, fontconfig: Path) -> subprocess.Popen:
     """Start librsvg (C, fast) converting ``svgs`` into ``target``, one page each, in order.
 
     One run for every chart of every edition: cairo embeds each font once for the lot, and the
-    conversion overlaps the (single-threaded) WeasyPrint layout. Read it with :func:`chart_pages`.
+    conversion overlaps the (single-threaded) WeasyPrint layout. ``fontconfig`` is
+    :func:`chart_fontconfig`'s file. Read the result with :func:`chart_pages`.
     """
     try:
         return subprocess.Popen(["rsvg-convert", "--format=pdf", "--output", str(target), *map(str, svgs)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "FONTCONFIG_FILE": str(fontconfig)})
     except FileNotFoundError:
         raise RenderError("rsvg-convert is missing (apt-get install librsvg2-bin)") from None
 
 
 def chart_pages(proc: subprocess.Popen, target: Path) -> pikepdf.Pdf:
-    """Wait for :func:`start_chart_pages` and open its PDF (one page per SVG, in order) with slim
-    fonts (:func:`_slim_cff_fonts`). Keep it open while its pages are stamped."""
+    """Wait for :func:`start_chart_pages` and open its PDF (one page per SVG, in order).
+    Keep it open while its pages are stamped."""
     _, err = proc.communicate(timeout=300)
     if proc.returncode != 0:
         raise RenderError(f"rsvg-convert failed converting the charts: {err.decode(errors='replace').strip()}")
-    pdf = pikepdf.open(io.BytesIO(target.read_bytes()))
-    _slim_cff_fonts(pdf)
-    return pdf
-
-
-def _slim_cff_fonts(pdf: pikepdf.Pdf) -> None:
-    """Desubroutinize the CFF font subsets cairo embeds: it keeps all of Noto Sans CJK's
-    subroutines (about 0.9 MB a font); inlining the used ones leaves about 25 KB."""
-    for obj in pdf.objects:
-        if isinstance(obj, pikepdf.Stream) and obj.get("/Subtype") == "/CIDFontType0C":
-            cff = CFFFontSet()
-            cff.decompile(io.BytesIO(obj.read_bytes()), None)
-            cff.desubroutinize()
-            out = io.BytesIO()
-            cff.compile(out, SimpleNamespace(recalcBBoxes=False))
-            obj.write(out.getvalue())
+    return pikepdf.open(io.BytesIO(target.read_bytes()))
 
 
 def layout(html: str, *, base_dir: Path) -> Document:

@@ -39,6 +39,15 @@ def gate_report(sample_prices, registry):
 
 
 @pytest.fixture(scope="session")
+def chart_fonts():
+    """The charts' fontconfig file (desubroutinized CJK faces in the default cache folder)."""
+    from nightdesk.settings import Settings
+    from rendering.pdf import chart_fontconfig
+
+    return chart_fontconfig(Settings().cache_dir)
+
+
+@pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -77,9 +78,9 @@ def test_growing_legend_entry_gets_a_drawing_of_its_own():
     assert set(out) == {"en"}
 
 
-def test_chart_pages_one_per_svg_with_slim_fonts(shared, tmp_path):
-    """librsvg turns every SVG into one page, in order; the CJK fonts cairo embeds are slimmed to
-    well under 100 KB each (cairo keeps about 1 MB of subroutines per font)."""
+def test_chart_pages_one_per_svg_with_slim_fonts(shared, chart_fonts, tmp_path):
+    """librsvg turns every SVG into one page, in order; the CJK fonts cairo embeds are well under
+    100 KB each (from the system's Noto Sans CJK cairo keeps about 1 MB of subroutines per font)."""
     import pikepdf
 
     from rendering.pdf import chart_pages, start_chart_pages
@@ -89,18 +90,39 @@ def test_chart_pages_one_per_svg_with_slim_fonts(shared, tmp_path):
         for name in ("momentum_cum", "letf_stocks"):
             svgs.append(tmp_path / f"{name}.{lang}.svg")
             svgs[-1].write_text(shared[lang][name], encoding="utf-8")
-    pdf = chart_pages(start_chart_pages(svgs, tmp_path / "charts.pdf"), tmp_path / "charts.pdf")
+    pdf = chart_pages(start_chart_pages(svgs, tmp_path / "charts.pdf", chart_fonts), tmp_path / "charts.pdf")
     assert len(pdf.pages) == 4
     widths = [float(p.mediabox[2]) for p in pdf.pages]
     assert widths[0] == widths[2] and widths[1] == widths[3]  # en and zh-Hant drawings share a size
     fonts = [len(o.read_raw_bytes()) for o in pdf.objects if isinstance(o, pikepdf.Stream) and o.get("/Subtype") == "/CIDFontType0C"]
-    assert fonts and max(fonts) < 100_000
+    assert len(fonts) == 2 and max(fonts) < 100_000  # Noto Sans CJK TC regular (labels) and bold (titles)
 
 
-def test_broken_svg_is_a_render_error_naming_the_converter(tmp_path):
+def test_chart_fonts_are_the_system_outlines_without_subroutines(shared, chart_fonts, tmp_path):
+    """Under the charts' fontconfig, librsvg finds the desubroutinized copies (not the system
+    files) and draws every pixel of a Chinese chart exactly as with the system's fonts."""
+    import os
+    import subprocess
+
+    from fontTools.ttLib import TTFont
+
+    env = {**os.environ, "FONTCONFIG_FILE": str(chart_fonts)}
+    for family in ("Noto Sans CJK TC", "Noto Sans CJK SC:weight=bold"):
+        path = subprocess.run(["fc-match", "-f", "%{file}", family], env=env, capture_output=True, text=True).stdout
+        assert Path(path).parent == chart_fonts.parent, path
+        cff = TTFont(path)["CFF "].cff
+        assert len(cff.GlobalSubrs) == 0 and not any(hasattr(fd.Private, "Subrs") for fd in cff.topDictIndex[0].FDArray)
+    svg = tmp_path / "c.svg"
+    svg.write_text(shared["zh-Hant"]["letf_stocks"], encoding="utf-8")
+    system = subprocess.run(["rsvg-convert", "--format=png", str(svg)], capture_output=True, check=True).stdout
+    ours = subprocess.run(["rsvg-convert", "--format=png", str(svg)], env=env, capture_output=True, check=True).stdout
+    assert len(system) > 10_000 and ours == system
+
+
+def test_broken_svg_is_a_render_error_naming_the_converter(chart_fonts, tmp_path):
     from rendering.pdf import RenderError, chart_pages, start_chart_pages
 
     bad = tmp_path / "bad.svg"
     bad.write_text("<svg xmlns='http://www.w3.org/2000/svg'><g>", encoding="utf-8")
     with pytest.raises(RenderError, match="rsvg-convert failed"):
-        chart_pages(start_chart_pages([bad], tmp_path / "charts.pdf"), tmp_path / "charts.pdf")
+        chart_pages(start_chart_pages([bad], tmp_path / "charts.pdf", chart_fonts), tmp_path / "charts.pdf")
