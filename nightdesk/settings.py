@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     late_data_poll_s: float = Field(300.0, gt=0, description="wait between freshness checks")
     momentum: MomentumSettings = MomentumSettings()
     delivery: DeliverySettings = DeliverySettings()
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _home(cls, path: Path) -> Path:
+        """``~`` means the user's home, as in a shell."""
+        return path.expanduser()
 
     @classmethod
     def settings_customise_sources(

@@ -33,6 +33,16 @@ def test_settings_wrong_type_named(monkeypatch):
     assert res.exit_code == 2 and "momentum.quantile" in res.output
 
 
+def test_cache_dir_from_toml_expands_home(tmp_path, monkeypatch):
+    from nightdesk.settings import Settings
+
+    cfg = tmp_path / "nightdesk.toml"
+    cfg.write_text('cache_dir = "~/nd-cache"\n')
+    monkeypatch.setenv("NIGHTDESK_CONFIG", str(cfg))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Settings().cache_dir == tmp_path / "nd-cache"
+
+
 def test_secrets_masked():
     from delivery.transport import SmtpTransport
     from nightdesk.settings import Settings
