@@ -371,22 +371,38 @@ def letf_sections(
     return out
 
 
+def january_sections(ret_1d: pd.DataFrame, members: list[str], days: list[pd.Timestamp]) -> dict[pd.Timestamp, dict]:
+    """The January study (favourite proxy's January vs February-March return) for many dates.
+
+    Causal: a year's basket uses returns up to the prior year end and a date uses only years
+    whose March ended before it, so the baskets are chosen once for all dates and a study is
+    computed once per distinct set of those years.
+    """
+    index_ret = ret_1d["SPY"]
+    r = ret_1d[members]  # one copy of the members' columns, not one per year
+    years = range(ret_1d.index[0].year + 1, max(days).year + 1)
+    baskets = {y: fl.high_beta_basket(r, index_ret, pd.Timestamp(year=y - 1, month=12, day=31)) for y in years}
+    studies: dict[tuple[int, ...], dict] = {}
+    out = {}
+    for day in days:
+        used = tuple(y for y in baskets if pd.Timestamp(year=y, month=3, day=31) < day)
+        if used not in studies:
+            jan = fl.january_effect(r, {y: baskets[y] for y in used}, day)
+            studies[used] = {"jan_fm_corr": jan["corr"], "jan_fm_n_years": jan["n_years"], "jan_fm_years": jan["years"],
+                             "jan_fm_basket": "30 highest-beta members at each year end (real prices; favourite proxy)"}
+        out[day] = studies[used]
+    return out
+
+
 def flows_section(
     flows: pd.DataFrame | None,
     simulated: bool,
-    ret_1d: pd.DataFrame,
-    members: list[str],
     day: pd.Timestamp,
     legs: dict,
+    january: dict,
 ) -> dict:
-    """Intensity percentiles, timing, favourites overlap and the January study."""
-    index_ret = ret_1d["SPY"]
-    years = range(ret_1d.index[0].year + 1, day.year + 1)
-    r = ret_1d[members]  # one copy of the members' columns, not one per year
-    proxy_baskets = {y: fl.high_beta_basket(r, index_ret, pd.Timestamp(year=y - 1, month=12, day=31)) for y in years}
-    jan = fl.january_effect(r, proxy_baskets, day)
-    base = {"jan_fm_corr": jan["corr"], "jan_fm_n_years": jan["n_years"], "jan_fm_years": jan["years"],
-            "jan_fm_basket": "30 highest-beta members at each year end (real prices; favourite proxy)"}
+    """Intensity percentiles, timing and favourites overlap, with ``january`` (:func:`january_sections`)."""
+    base = dict(january)
     if flows is None or flows.empty or not (flows["date"] == day).any():
         return clean({**base, "available": False, "simulated": False, "reason": "no flow data for the date"})
     fd = fl.flow_day(flows, day)

@@ -7,7 +7,7 @@ import datetime as dt
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import hashlib
 import time
@@ -107,9 +107,11 @@ def letf_task(md: MarketData, g: dict) -> dict:
 
 
 @task(task_run_name="flows")
-def flows_task(md: MarketData, g: dict, legs: dict) -> dict:
+def flows_task(md: MarketData, g: dict, legs: dict, january: dict | None = None) -> dict:
+    day = pd.Timestamp(md.date)
     flows = md.flows[md.flows["ticker"].isin(g["members"])] if md.flows is not None else None
-    return sec.flows_section(flows, md.flows_simulated, g["ret_1d"], g["members"], pd.Timestamp(md.date), legs)
+    january = sec.january_sections(g["ret_1d"], g["members"], [day])[day] if january is None else january
+    return sec.flows_section(flows, md.flows_simulated, day, legs, january)
 
 
 @task(timeout_seconds=600, task_run_name="render and publish {facts[meta][date]}")
@@ -154,24 +156,32 @@ def _meta(md: MarketData, g: dict) -> dict:
 
 def inputs_key(md: MarketData, settings: Settings, langs: list[str]) -> str:
     """What a published note was built from: data fingerprint, code version, settings, editions."""
-    cfg = settings.model_dump_json(exclude={"delivery", "output_dir"})
+    cfg = settings.model_dump_json(exclude={"delivery", "output_dir", "cache_dir"})
     return f"{data_fingerprint(md)}|{__version__}|{hash_text(cfg + ','.join(langs))}"
 
 
-def compute_facts(md: MarketData, settings: Settings, g: dict | None = None,
-                  shared: tuple[tuple[dict, dict], dict] | None = None) -> dict:
+class Shared(NamedTuple):
+    """A date's results of the analyses :func:`facts_for_dates` computes for many dates at once."""
+
+    momentum: dict
+    legs: dict
+    rotation: dict
+    january: dict
+
+
+def compute_facts(md: MarketData, settings: Settings, g: dict | None = None, shared: Shared | None = None) -> dict:
     """The four analyses and the facts record for one date, sequentially.
 
-    ``g`` is the date's :func:`gate` output and ``shared`` its momentum (section, legs) and
-    rotation section, when already computed (:func:`facts_for_dates`).
+    ``g`` is the date's :func:`gate` output and ``shared`` what was already computed for it
+    with other dates (:func:`facts_for_dates`).
     """
     g = gate.fn(md) if g is None else g
     if shared is None:
-        (mom, legs), rot = momentum_task.fn(md, g, settings), None
+        mom, legs = momentum_task.fn(md, g, settings)
+        rot, january = rotation_task.fn(md, g, legs, load_themes()), None
     else:
-        (mom, legs), rot = shared
-    rot = rotation_task.fn(md, g, legs, load_themes()) if rot is None else rot
-    return build_facts(_meta(md, g), mom, rot, letf_task.fn(md, g), flows_task.fn(md, g, legs))
+        mom, legs, rot, january = shared
+    return build_facts(_meta(md, g), mom, rot, letf_task.fn(md, g), flows_task.fn(md, g, legs, january))
 
 
 def shared_history_groups(mds: dict[dt.date, MarketData], gates: dict[dt.date, dict]) -> list[list[dt.date]]:
@@ -209,9 +219,9 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
     """The facts records of many dates (date -> its data), each equal to what
     :func:`compute_facts` gives it alone.
 
-    Momentum baskets and rotation panels are computed once per group of
-    :func:`shared_history_groups`; the LETF and flows sections, and any date outside a group,
-    per date. A date that cannot be computed gets its exception (the others go on).
+    Momentum baskets, rotation panels and the January study are computed once per group of
+    :func:`shared_history_groups`; the LETF section, the rest of the flows section and any date
+    outside a group, per date. A date that cannot be computed gets its exception (the others go on).
     """
     gates: dict[dt.date, dict] = {}
     out: dict[dt.date, dict | Exception] = {}
@@ -231,11 +241,12 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
                                             etf_ret=g["ret_1d"], reference=md.reference)
                 rot = sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), stamps,
                                             {t: mom[t][1] for t in stamps})
+                jan = sec.january_sections(g["ret_1d"], g["members"], stamps)
             except Exception:  # noqa: BLE001 - e.g. a date short of history: each date alone says which and why
                 mom = rot = None
         for d, t in zip(group, stamps):
             try:
-                out[d] = compute_facts(mds[d], settings, gates[d], None if mom is None else (mom[t], rot[t]))
+                out[d] = compute_facts(mds[d], settings, gates[d], None if mom is None else Shared(*mom[t], rot[t], jan[t]))
             except Exception as exc:  # noqa: BLE001 - reported per date
                 out[d] = exc
     return {d: out[d] for d in mds}

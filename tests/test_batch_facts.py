@@ -32,3 +32,19 @@ def test_batched_facts_report_a_date_without_history_and_go_on(sample_provider):
     batch = MarketDataBatch(sample_provider, days, history_days=s.history_days)
     out = facts_for_dates({d: batch.for_day(d) for d in days}, s)
     assert all(isinstance(v, Exception) and "momentum for 2015-06-0" in str(v) for v in out.values())
+
+
+def test_january_study_for_many_dates_equals_each_alone(gate_report, registry):
+    """Dates either side of March 31 (the year's study joins) and of a year end (a new basket):
+    one pass gives each date what its own returns, up to it, give."""
+    import pandas as pd
+
+    from analytics.sections import january_sections
+
+    ret = gate_report.ret_1d
+    members = [t for t in ret.columns if t not in set(registry["ticker"])][:200]
+    days = [pd.Timestamp(d) for d in ("2024-12-31", "2025-01-02", "2025-03-31", "2025-04-01")]
+    together = january_sections(ret, members, days)
+    assert together[days[2]]["jan_fm_n_years"] + 1 == together[days[3]]["jan_fm_n_years"]  # 2025's study joins on 04-01
+    for d in days:
+        assert together[d] == january_sections(ret.loc[:d], members, [d])[d], d
