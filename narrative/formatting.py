@@ -53,10 +53,10 @@ def usd(value: float, lang: str = "en", *, signed: bool = False) -> str:
     floor, div, fmt, unit = next(step for step in MONEY_STEPS[lang] if a >= step[0])
     number = fmt.format(a / div) + unit
     text = f"${number}" if lang == "en" else f"{number}美元"
-    if signed and value < 0:
-        return MINUS + text
-    if signed and value > 0:
-        return "+" + text
+    if signed and value != 0:
+        # a line may break between a sign and "$" (both are prefixes to a number in Unicode's
+        # line breaking): a word joiner keeps "−$4.9bn" on one line
+        return (MINUS if value < 0 else "+") + ("\u2060" if text.startswith("$") else "") + text
     return text
 
 

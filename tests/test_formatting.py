@@ -19,3 +19,19 @@ def test_dates():
     d = dt.date(2026, 3, 17)
     assert fm.long_date(d, "en") == "Tuesday, 17 March 2026"
     assert fm.long_date(d, "zh-Hant") == "2026年3月17日（週二）" and fm.long_date(d, "zh-Hans") == "2026年3月17日（周二）"
+
+
+def test_signed_money_stays_on_one_line():
+    """Unicode line breaking allows a break between a sign and "$" (both prefix a number); the
+    PDF had "(−" at a line end and "$4.9bn)" on the next. Laid out in a box where that break
+    happens, the amount now stays whole."""
+    from weasyprint import HTML
+
+    assert fm.usd(-4.9e9, signed=True) == "\u2212\u2060$4.9bn" and fm.usd(4.9e9, "zh-Hant", signed=True) == "+49億美元"
+
+    def lines(text: str) -> list[str]:
+        doc = HTML(string=f"<p style=\"width: 10em; font: 10pt 'DejaVu Sans'\">{text}</p>").render()
+        return [b.text for b in doc.pages[0]._page_box.descendants() if getattr(b, "text", None)]
+
+    assert lines("semiconductors (\u2212$4.9bn) more") == ["semiconductors (\u2212", "$4.9bn) more"]  # the break, without the joiner
+    assert lines(f"semiconductors ({fm.usd(-4.9e9, signed=True)}) more") == ["semiconductors", f"({fm.usd(-4.9e9, signed=True)}) more"]
