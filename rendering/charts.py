@@ -66,7 +66,8 @@ def ls_cumulative(dates: list[str], cum_pct: list[float], labels: dict, ax=None)
     x = np.array(dates, dtype="datetime64[D]")
     ax.plot(x, cum_pct, color=BLUE, lw=1.3)
     ax.plot(x[-1], cum_pct[-1], marker="o", ms=6, color=RED, mec="black")
-    ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(-30, 10), textcoords="offset points", fontsize=7.5)
+    # right of the marker: the line's last weeks run up to it from the left, so a label above or left of it sits on the line
+    ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5)
     ax.set_title(labels["ls_cum"])
     ax.axhline(0, color=GREY, lw=0.8)
     return fig
@@ -137,7 +138,7 @@ def intensity_history(dates: list[str], retail: list[float], inst: list[float], 
     ax.plot(x[-1], retail[-1], marker="o", color=ORANGE, mec="black")
     ax.plot(x[-1], inst[-1], marker="s", color=BLUE, mec="black")
     ax.axhline(0, color=GREY, lw=0.8)
-    ax.legend(frameon=False, loc="upper left", ncol=2)
+    ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.1)  # above the plot: the series fill it
     ax.set_title(labels["flows"])
     return fig
 
