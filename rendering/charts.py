@@ -67,7 +67,7 @@ def ls_cumulative(dates: list[str], cum_pct: list[float], labels: dict, ax=None)
     ax.plot(x, cum_pct, color=BLUE, lw=1.3)
     ax.plot(x[-1], cum_pct[-1], marker="o", ms=6, color=RED, mec="black")
     # right of the marker: the line's last weeks run up to it from the left, so a label above or left of it sits on the line
-    ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5)
+    ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(7, -2.5), textcoords="offset points", fontsize=7.5)  # baseline-anchored: the same spot in every language
     ax.set_title(labels["ls_cum"])
     ax.axhline(0, color=GREY, lw=0.8)
     return fig
