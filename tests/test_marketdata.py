@@ -11,7 +11,7 @@ from marketdata.registry import MarketDataBatch, data_fingerprint, load_market_d
 
 
 def test_batch_gives_each_date_what_a_single_load_gives(sample_provider):
-    days = [dt.date(2026, 1, 30), dt.date(2026, 2, 3), dt.date(2026, 2, 4)]
+    days = [dt.date(2026, 2, 3), dt.date(2026, 2, 4)]
     batch = MarketDataBatch(sample_provider, days, history_days=700)
     for day in days:
         one, alone = batch.for_day(day), load_market_data(sample_provider, day, history_days=700)
