@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_mixed import MixedModeRenderer  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
@@ -56,6 +57,21 @@ def _fig() -> tuple[Figure, plt.Axes]:
     return fig, fig.add_subplot()
 
 
+def _bars(ax, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, *, sticky_x: float | None = None, **style) -> PolyCollection:
+    """Rectangles ``[x0, x1] x [y0, y1]`` as one collection (over the grid, as bars are).
+
+    One artist instead of a patch per bar draws in about half the time (60 bars: 0.14 -> 0.07 s).
+    ``sticky_x``: an x the autoscaling margin must not pass (the bars' base, as for ``barh``).
+    """
+    quads = np.stack([np.column_stack([x0, y0]), np.column_stack([x0, y1]), np.column_stack([x1, y1]), np.column_stack([x1, y0])], axis=1)
+    coll = PolyCollection(quads, zorder=2, **style)
+    if sticky_x is not None:
+        coll.sticky_edges.x.append(sticky_x)
+    ax.add_collection(coll)
+    ax.autoscale_view()
+    return coll
+
+
 def _source(fig: Figure, text: str) -> None:
     fig.text(0.0, -0.04, text, fontsize=6.5, color=GREY, ha="left", va="top", transform=fig.transFigure)
 
@@ -76,8 +92,8 @@ def ls_cumulative(dates: list[str], cum_pct: list[float], labels: dict, ax=None)
 def ls_distribution(edges: list[float], counts: list[int], today_pct: float, title: str, labels: dict, ax=None) -> Figure:
     """Histogram of daily L/S moves with today's move marked."""
     fig, ax = _fig() if ax is None else (ax.figure, ax)
-    e = np.asarray(edges)
-    ax.bar(e[:-1], counts, width=np.diff(e), align="edge", color=BLUE, alpha=0.8, edgecolor="white", lw=0.3)
+    e, c = np.asarray(edges, dtype=float), np.asarray(counts, dtype=float)
+    _bars(ax, e[:-1], e[1:], 0 * c, c, facecolors=BLUE, alpha=0.8, edgecolors="white", linewidths=0.3)
     ax.set_yscale("log")
     ax.set_ylim(0.7, None)  # counts: nothing below one day
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 1, 10, 1,000: no exponents to typeset
@@ -107,11 +123,10 @@ def group_bars(names: list[str], values: list[float], title: str, ax=None) -> Fi
     order = np.argsort(values)
     v = np.asarray(values)[order]
     y = np.arange(len(v))  # positions, not category strings: two groups with one name must stay two bars
-    bars = ax.barh(y, v, color=[RED if x < 0 else GREEN for x in v], edgecolor="black", lw=0.3)
+    for sel, style in ((v >= 0, {"facecolors": GREEN}), (v < 0, {"facecolors": RED, "hatch": "////"})):
+        if sel.any():
+            _bars(ax, 0 * v[sel], v[sel], y[sel] - 0.4, y[sel] + 0.4, edgecolors="black", linewidths=0.3, sticky_x=0.0, **style)
     ax.set_yticks(y, [names[i] for i in order])
-    for bar, x in zip(bars, v):
-        if x < 0:
-            bar.set_hatch("////")
     ax.axvline(0, color="black", lw=0.8)
     ax.set_title(title)
     ax.grid(axis="y", visible=False)
