@@ -112,11 +112,15 @@ def chart_fontconfig(cache_dir: Path) -> Path:
     conf = folder / "fonts.conf"
     if conf.exists():
         return conf
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
-    tmp.chmod(0o755)
-    for p, i in faces:
-        (tmp / f"{p.stem}-{i}.otf").write_bytes(_desubroutinized(p, i))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+        tmp.chmod(0o755)
+        for p, i in faces:
+            (tmp / f"{p.stem}-{i}.otf").write_bytes(_desubroutinized(p, i))
+    except OSError as exc:
+        raise RenderError(f"cache_dir {cache_dir}: cannot write the charts' fonts there ({exc.strerror}); "
+                          "set NIGHTDESK_CACHE_DIR or cache_dir in nightdesk.toml to a writable folder") from None
     rejected = "".join(f"<glob>{escape(str(p))}</glob>" for p in sorted({p for p, _ in faces}))
     (tmp / "fonts.conf").write_text(
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>\n'

@@ -126,3 +126,12 @@ def test_broken_svg_is_a_render_error_naming_the_converter(chart_fonts, tmp_path
     bad.write_text("<svg xmlns='http://www.w3.org/2000/svg'><g>", encoding="utf-8")
     with pytest.raises(RenderError, match="rsvg-convert failed"):
         chart_pages(start_chart_pages([bad], tmp_path / "charts.pdf", chart_fonts), tmp_path / "charts.pdf")
+
+
+def test_unwritable_cache_dir_is_a_render_error_naming_it(tmp_path):
+    from rendering.pdf import RenderError, chart_fontconfig
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(RenderError, match=r"cache_dir .*a-file/cache: cannot write .* NIGHTDESK_CACHE_DIR"):
+        chart_fontconfig(blocker / "cache")
