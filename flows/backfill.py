@@ -60,12 +60,13 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
             status[day.isoformat()] = "skipped"
         else:
             todo[day] = md
+    chart_memo: dict = {}  # charts drawn for one date serve another with the same data
     for day, facts in facts_for_dates(todo, settings).items():
         try:
             if isinstance(facts, Exception):
                 raise facts
             facts["meta"]["inputs_key"] = keys[day]
-            publish_note(facts, langs, settings.output_dir, version=__version__, fontconfig=fontconfig)
+            publish_note(facts, langs, settings.output_dir, version=__version__, fontconfig=fontconfig, chart_memo=chart_memo)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on
             status[day.isoformat()] = f"failed: {exc}"

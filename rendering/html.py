@@ -102,12 +102,14 @@ def label_pairs(base: object, other: object) -> dict[str, str] | None:
     return pairs if walk(base, other) else None
 
 
-def chart_svgs(facts: dict, langs: list[str]) -> dict[str, dict[str, str]]:
+def chart_svgs(facts: dict, langs: list[str], memo: dict | None = None) -> dict[str, dict[str, str]]:
     """Every chart of the note in every language: lang -> chart name -> SVG text.
 
     Each chart is drawn once, in the first language, and written out in the others by swapping
     its labels (:func:`rendering.charts.to_svgs`); a language whose chart cannot share the
-    drawing is drawn on its own.
+    drawing is drawn on its own. ``memo`` holds drawings by their inputs across calls: a
+    backfill passes one for many dates, and a chart whose data did not change (the paths
+    after past crashes change a few times a year) is drawn once.
     """
     base = langs[0]
     specs = {lang: chart_specs(facts, lang) for lang in langs}
@@ -117,9 +119,15 @@ def chart_svgs(facts: dict, langs: list[str]) -> dict[str, dict[str, str]]:
     def drawn(name: str, drawing_lang: str, pairs: dict[str, dict[str, str]]) -> dict[str, str]:
         """Chart ``name`` drawn in ``drawing_lang`` and written out in each language of ``pairs``."""
         draw, args = specs[drawing_lang][name]
+        key = repr((name, drawing_lang, args, sorted(pairs.items()), [sources[x] for x in sorted(pairs)]))
+        if memo is not None and key in memo:
+            return memo[key]
         with ch.house_style(drawing_lang):
-            return ch.to_svgs(draw(*args), {x: sources[x] for x in pairs}, pairs, {x: ch.fonts(x) for x in pairs},
+            svgs = ch.to_svgs(draw(*args), {x: sources[x] for x in pairs}, pairs, {x: ch.fonts(x) for x in pairs},
                               prefix=name, base=drawing_lang)
+        if memo is not None:
+            memo[key] = svgs
+        return svgs
 
     for name, (_, args) in specs[base].items():
         labels = {lang: label_pairs(args, specs[lang][name][1]) for lang in langs if name in specs[lang]}

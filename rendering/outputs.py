@@ -17,10 +17,11 @@ def pdf_name(edition: str) -> str:
     return f"note.{edition}.pdf"
 
 
-def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, fontconfig: Path) -> dict:
+def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, fontconfig: Path, chart_memo: dict | None = None) -> dict:
     """facts.json, charts/, note.<lang>.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
 
-    ``fontconfig`` is :func:`rendering.pdf.chart_fontconfig`'s file (the fonts of the PDF's charts).
+    ``fontconfig`` is :func:`rendering.pdf.chart_fontconfig`'s file (the fonts of the PDF's charts);
+    ``chart_memo`` is :func:`rendering.html.chart_svgs`'s, shared by the dates of a backfill chunk.
 
     Returns
     -------
@@ -33,7 +34,7 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, 
     notes: dict[str, Note] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        charts = chart_svgs(facts, langs)
+        charts = chart_svgs(facts, langs, chart_memo)
         for lang in langs:
             notes[lang] = compose_note(facts, lang)
             for name, svg in charts[lang].items():
@@ -68,7 +69,7 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, 
     return {"timings_s": timings, "files": [f["name"] for f in files], "headline": notes[langs[0]].headline}
 
 
-def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: str, fontconfig: Path) -> dict:
+def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: str, fontconfig: Path, chart_memo: dict | None = None) -> dict:
     """Render every edition into a staging folder and swap it in atomically (under the date's lock).
 
     Returns what :func:`write_outputs` returns plus ``folder``. The archive page is not touched:
@@ -77,7 +78,7 @@ def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: st
     date = facts["meta"]["date"]
     with date_lock(output_dir, date):
         with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, langs, tmp, version=version, fontconfig=fontconfig)
+            info = write_outputs(facts, langs, tmp, version=version, fontconfig=fontconfig, chart_memo=chart_memo)
             target = promote(tmp, output_dir, date)
     return {**info, "folder": str(target)}
 

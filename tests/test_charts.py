@@ -135,3 +135,19 @@ def test_unwritable_cache_dir_is_a_render_error_naming_it(tmp_path):
     blocker.write_text("not a folder", encoding="utf-8")
     with pytest.raises(RenderError, match=r"cache_dir .*a-file/cache: cannot write .* NIGHTDESK_CACHE_DIR"):
         chart_fontconfig(blocker / "cache")
+
+
+def test_memo_draws_a_chart_again_only_when_its_inputs_change(facts, shared):
+    import copy
+
+    langs = ["en", "zh-Hant", "zh-Hans"]
+    memo: dict = {}
+    first = chart_svgs(facts, langs, memo)
+    assert first == shared
+    drawings = len(memo)
+    later = copy.deepcopy(facts)
+    later["momentum"]["series"]["ls_cum_pct"][-1] += 1.0  # only the cumulative L/S chart's data
+    second = chart_svgs(later, langs, memo)
+    assert len(memo) == drawings + 1
+    assert second["zh-Hant"]["momentum_cum"] != first["zh-Hant"]["momentum_cum"]
+    assert all(second[lang][name] is first[lang][name] for lang in langs for name in first[lang] if name != "momentum_cum")
