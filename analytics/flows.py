@@ -96,6 +96,17 @@ def overlap(favourites: pd.Index, w_leg: pd.Series) -> dict[str, float]:
     }
 
 
+def march_ended(year: int, day: pd.Timestamp) -> bool:
+    """True when ``year``'s February-March window closed before ``day`` (its study can be used).
+
+    Examples
+    --------
+    >>> march_ended(2025, pd.Timestamp("2025-03-31")), march_ended(2025, pd.Timestamp("2025-04-01"))
+    (False, True)
+    """
+    return pd.Timestamp(year=year, month=3, day=31) < day
+
+
 def january_effect(ret_1d: pd.DataFrame, basket_by_year: dict[int, list[str]], day: pd.Timestamp) -> dict:
     """Correlation across years of a basket's January return with its February-March return.
 
@@ -115,7 +126,7 @@ def january_effect(ret_1d: pd.DataFrame, basket_by_year: dict[int, list[str]], d
     """
     rows = {}
     for year, tickers in sorted(basket_by_year.items()):
-        if pd.Timestamp(year=year, month=3, day=31) >= day:
+        if not march_ended(year, day):
             continue
         cols = [t for t in tickers if t in ret_1d.columns]
         if len(cols) < 5:

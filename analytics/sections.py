@@ -385,7 +385,7 @@ def january_sections(ret_1d: pd.DataFrame, members: list[str], days: list[pd.Tim
     studies: dict[tuple[int, ...], dict] = {}
     out = {}
     for day in days:
-        used = tuple(y for y in baskets if pd.Timestamp(year=y, month=3, day=31) < day)
+        used = tuple(y for y in baskets if fl.march_ended(y, day))
         if used not in studies:
             jan = fl.january_effect(r, {y: baskets[y] for y in used}, day)
             studies[used] = {"jan_fm_corr": jan["corr"], "jan_fm_n_years": jan["n_years"], "jan_fm_years": jan["years"],

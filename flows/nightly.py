@@ -234,7 +234,7 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
     for group in shared_history_groups(mds, gates):
         stamps = [pd.Timestamp(d) for d in group]
         md, g = mds[group[-1]], gates[group[-1]]
-        mom = rot = None
+        mom = rot = jan = None
         if len(group) > 1:
             try:
                 mom = sec.momentum_sections(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, stamps, params,

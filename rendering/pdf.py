@@ -118,16 +118,16 @@ def chart_fontconfig(cache_dir: Path) -> Path:
         tmp.chmod(0o755)
         for p, i in faces:
             (tmp / f"{p.stem}-{i}.otf").write_bytes(_desubroutinized(p, i))
+        rejected = "".join(f"<glob>{escape(str(p))}</glob>" for p in sorted({p for p, _ in faces}))
+        (tmp / "fonts.conf").write_text(
+            '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>\n'
+            f'  <cachedir>{escape(str(folder / "cache"))}</cachedir>\n'
+            '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+            f'  <dir>{escape(str(folder))}</dir>\n'
+            f'  <selectfont><rejectfont>{rejected}</rejectfont></selectfont>\n</fontconfig>\n', encoding="utf-8")
     except OSError as exc:
         raise RenderError(f"cache_dir {cache_dir}: cannot write the charts' fonts there ({exc.strerror}); "
                           "set NIGHTDESK_CACHE_DIR or cache_dir in nightdesk.toml to a writable folder") from None
-    rejected = "".join(f"<glob>{escape(str(p))}</glob>" for p in sorted({p for p, _ in faces}))
-    (tmp / "fonts.conf").write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>\n'
-        f'  <cachedir>{escape(str(folder / "cache"))}</cachedir>\n'
-        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
-        f'  <dir>{escape(str(folder))}</dir>\n'
-        f'  <selectfont><rejectfont>{rejected}</rejectfont></selectfont>\n</fontconfig>\n', encoding="utf-8")
     try:
         os.rename(tmp, folder)  # atomic: a concurrent worker's copy is the same; the first one in wins
     except OSError:
