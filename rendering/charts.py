@@ -247,22 +247,22 @@ def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, st
     w_in, h_in = fig.get_size_inches()
     w_pt, h_pt = w_in * SVG_DPI, h_in * SVG_DPI
     buf = io.StringIO()
-    renderer = MixedModeRenderer(fig, w_in, h_in, image_dpi, RendererSVG(w_pt, h_pt, buf, image_dpi=image_dpi, metadata={"Date": None}))
+    svg_renderer = _TextRecordingSVG(w_pt, h_pt, buf, image_dpi=image_dpi, metadata={"Date": None})
+    renderer = MixedModeRenderer(fig, w_in, h_in, image_dpi, svg_renderer)
     fig.draw(renderer)
-    # the tight box from the extents this pass measured (cached per renderer): savefig(bbox_inches="tight") would lay out every text twice
-    tight_in = fig.get_tightbbox(renderer)
-    boxes = [Bbox(tight_in.get_points() * SVG_DPI)]
+    legends = [leg for leg in [*(ax.get_legend() for ax in fig.axes), *fig.legends] if leg is not None]
+    texts = list(dict.fromkeys(svg_renderer.texts))  # drawn, in order (a tick label outside the view is not)
+    extents = {id(t): t.get_window_extent(renderer) for t in texts if t is not None}
+    boxes = [_drawn_box(fig, renderer, texts, extents, legends)]
     langs = list(sources)
     tables = {lang: {**labels[lang], sources[base]: sources[lang]} for lang in langs}
-    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
-    legends = [leg for leg in [*(ax.get_legend() for ax in fig.axes), *fig.legends] if leg is not None]
     in_columns = {id(t) for leg in legends if getattr(leg, "_ncols", 1) > 1 for t in leg.get_texts()}  # may not grow
     for lang in list(langs):
         for t in texts:
-            new = tables[lang].get(t.get_text())
+            new = None if t is None else tables[lang].get(t.get_text())
             if new is None or new == t.get_text():
                 continue
-            box = _swapped_extent(t, new, families[lang], renderer, may_grow=id(t) not in in_columns)
+            box = _swapped_extent(t, new, families[lang], extents[id(t)], may_grow=id(t) not in in_columns)
             if box is None:
                 langs.remove(lang)
                 break
@@ -283,13 +283,40 @@ def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, st
     return out
 
 
-def _swapped_extent(t: Text, new: str, family: list[str], renderer, *, may_grow: bool) -> Bbox | None:
-    """Display box (points) of text ``t`` with its string replaced by ``new``, in ``family``;
-    None when the swap would disturb the layout (rotated or multi-line text, or a text that
-    may not grow, e.g. a legend entry with another column to its right, getting wider)."""
+class _TextRecordingSVG(RendererSVG):
+    """matplotlib's SVG renderer, keeping the :class:`~matplotlib.text.Text` artists it draws
+    (``None`` for a line of a multi-line text, which matplotlib does not pass)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.texts: list[Text | None] = []
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        self.texts.append(mtext)
+        super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+
+def _drawn_box(fig: Figure, renderer, texts: list[Text | None], extents: dict[int, Bbox], legends: list) -> Bbox:
+    """Display box (points) of what a draw put on the page: the axes, legends and drawn texts.
+
+    The same box as ``fig.get_tightbbox`` (checked on every chart of the sample) without its
+    second pass over the ticks and axis labels, which cost more than the drawing of the text:
+    every other artist of the house charts is clipped to its axes. A multi-line text (not
+    recorded) falls back to ``fig.get_tightbbox``.
+    """
+    if None in texts:
+        return Bbox(fig.get_tightbbox(renderer).get_points() * SVG_DPI)
+    boxes = [ax.bbox for ax in fig.axes if ax.get_visible()] + [leg.get_window_extent(renderer) for leg in legends]
+    return Bbox.union(boxes + list(extents.values()))
+
+
+def _swapped_extent(t: Text, new: str, family: list[str], old: Bbox, *, may_grow: bool) -> Bbox | None:
+    """Display box (points) of text ``t`` (drawn in box ``old``) with its string replaced by
+    ``new``, in ``family``; None when the swap would disturb the layout (rotated or multi-line
+    text, or a text that may not grow, e.g. a legend entry with another column to its right,
+    getting wider)."""
     if t.get_rotation() % 360 or "\n" in new or "\n" in t.get_text():
         return None
-    old = t.get_window_extent(renderer)
     prop = t.get_fontproperties().copy()
     prop.set_family(family)
     w, h = _text_size_pt(new, prop)

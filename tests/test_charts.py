@@ -151,3 +151,29 @@ def test_memo_draws_a_chart_again_only_when_its_inputs_change(facts, shared):
     assert len(memo) == drawings + 1
     assert second["zh-Hant"]["momentum_cum"] != first["zh-Hant"]["momentum_cum"]
     assert all(second[lang][name] is first[lang][name] for lang in langs for name in first[lang] if name != "momentum_cum")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hant"])
+def test_crop_is_matplotlibs_tight_box(facts, lang):
+    """The crop comes from what the draw recorded (texts, axes, legends), not from a second pass
+    over the ticks: for every chart of the sample date it equals ``fig.get_tightbbox``."""
+    import io
+
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+
+    from rendering.html import chart_specs
+
+    for name, (draw, args) in chart_specs(facts, lang).items():
+        with ch.house_style(lang):
+            fig = draw(*args)
+            ch._source(fig, "Source: test")
+            fig.set_dpi(ch.SVG_DPI)
+            w, h = fig.get_size_inches()
+            svg = ch._TextRecordingSVG(w * ch.SVG_DPI, h * ch.SVG_DPI, io.StringIO(), image_dpi=100)
+            renderer = MixedModeRenderer(fig, w, h, 100, svg)
+            fig.draw(renderer)
+            assert None not in svg.texts and len(svg.texts) > 5, name
+            legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+            mine = ch._drawn_box(fig, renderer, svg.texts, {id(t): t.get_window_extent(renderer) for t in svg.texts}, legends)
+            tight = fig.get_tightbbox(renderer).get_points() * ch.SVG_DPI
+            assert mine.get_points() == pytest.approx(tight, abs=1e-6), name
