@@ -25,7 +25,7 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["usd"] = lambda value, lang: usd(value, lang)
+    env.filters["usd"] = usd
     env.filters["svg_height_pct"] = svg_height_pct
     env.globals.update(slot_id=slot_id, slot_end=SLOT_END)
     return env

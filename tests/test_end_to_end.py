@@ -50,6 +50,18 @@ def test_facts_numbers_in_text(published):
     assert facts["meta"]["simulated"] == ["flows"] and "simulated" in html
 
 
+def test_letf_table_rows_are_signed_and_add_up(published):
+    """AAPL on 2026-02-04: sold through the indices, bought a little directly (single-stock
+    funds): the table says which, so via index + direct = the total a reader sees."""
+    out, _ = published
+    facts = json.loads((out / "2026-02-04" / "facts.json").read_text())
+    row = next(r for r in facts["letf"]["top_stocks"] if r["ticker"] == "AAPL")
+    assert row["via_index_usd"] < 0 < row["direct_usd"]
+    assert row["flow_usd"] == pytest.approx(row["via_index_usd"] + row["direct_usd"])
+    html = (out / "2026-02-04" / "note.en.html").read_text()
+    assert "<td>AAPL</td><td>\u2212\u2060$544mn</td><td>\u2212\u2060$553mn</td><td>+\u2060$9mn</td>" in html
+
+
 def test_template_escapes_script():
     from narrative.compose import compose_note  # noqa: F401
     from rendering.html import _env
