@@ -171,10 +171,17 @@ class FlowDay:
     inst_when: str
 
 
-def flow_day(flows: pd.DataFrame, day: pd.Timestamp, *, window_days: int = 252) -> FlowDay:
-    """Intensity, percentile against the past year, and time of day for both groups."""
-    daily = daily_intensity(flows)
-    rt, it = timing_split(flows, day, "retail"), timing_split(flows, day, "inst")
+def flow_day(today: pd.DataFrame, daily: pd.DataFrame, day: pd.Timestamp, *, window_days: int = 252) -> FlowDay:
+    """Intensity, percentile against the past year, and time of day for both groups.
+
+    Parameters
+    ----------
+    today : pandas.DataFrame
+        The day's flow records.
+    daily : pandas.DataFrame
+        :func:`daily_intensity` of the records up to and including the day.
+    """
+    rt, it = timing_split(today, day, "retail"), timing_split(today, day, "inst")
     return FlowDay(
         retail_intensity=float(daily.at[day, "retail"]),
         inst_intensity=float(daily.at[day, "inst"]),

@@ -402,24 +402,60 @@ def flows_section(
     january: dict,
 ) -> dict:
     """Intensity percentiles, timing and favourites overlap, with ``january`` (:func:`january_sections`)."""
-    base = dict(january)
-    if flows is None or flows.empty or not (flows["date"] == day).any():
-        return clean({**base, "available": False, "simulated": False, "reason": "no flow data for the date"})
-    fd = fl.flow_day(flows, day)
-    fav = fl.retail_favourites(flows, day)
-    buys, sells = fl.top_names(flows, day, "retail")
-    daily = fl.daily_intensity(flows).loc[:day].iloc[-253:]
-    return clean(
-        {
-            **base,
-            "available": True,
-            "simulated": bool(simulated),
-            **asdict(fd),
-            "retail_top_buys": [{"ticker": k, "net_usd": v} for k, v in buys.items()],
-            "retail_top_sells": [{"ticker": k, "net_usd": v} for k, v in sells.items()],
-            "favourites": list(fav.index),
-            "overlap_long": fl.overlap(fav.index, legs["w_long"]),
-            "overlap_short": fl.overlap(fav.index, legs["w_short"]),
-            "series": {"dates": [d.date().isoformat() for d in daily.index], "retail": list(daily["retail"]), "inst": list(daily["inst"])},
-        }
-    )
+    return flows_sections(flows, simulated, [day], {day: legs}, {day: january})[day]
+
+
+def flows_sections(
+    flows: pd.DataFrame | None,
+    simulated: bool,
+    days: list[pd.Timestamp],
+    legs: dict[pd.Timestamp, dict],
+    january: dict[pd.Timestamp, dict],
+    *,
+    starts: dict[pd.Timestamp, pd.Timestamp] | None = None,
+) -> dict[pd.Timestamp, dict]:
+    """:func:`flows_section` for many dates from one frame of flow records.
+
+    The market-wide daily intensities are summed once; each date then reads its own rows by
+    position (records sorted by date). ``starts[day]`` is the first date of that date's own
+    window of records (default: the frame's first), so each date gets exactly what its own
+    window gives (:func:`flows_section` on it).
+    """
+    days = [pd.Timestamp(d) for d in days]
+    if flows is None or flows.empty:
+        return {d: clean({**january[d], "available": False, "simulated": False, "reason": "no flow data for the date"}) for d in days}
+    dates = pd.DatetimeIndex(flows["date"])
+    if not dates.is_monotonic_increasing:
+        order = np.argsort(dates.to_numpy(), kind="stable")  # a date's rows keep their order (and sums)
+        flows, dates = flows.iloc[order], dates[order]
+    daily_all = fl.daily_intensity(flows)
+    sessions = daily_all.index
+    out = {}
+    for day in days:
+        lo, hi = dates.searchsorted(day, "left"), dates.searchsorted(day, "right")
+        if lo == hi:
+            out[day] = clean({**january[day], "available": False, "simulated": False, "reason": "no flow data for the date"})
+            continue
+        start = (starts or {}).get(day, sessions[0])
+        today = flows.iloc[lo:hi]
+        daily = daily_all.loc[start:day]
+        recent_from = sessions[max(sessions.searchsorted(start), sessions.searchsorted(day, "right") - 20)]
+        fd = fl.flow_day(today, daily, day)
+        fav = fl.retail_favourites(flows.iloc[dates.searchsorted(recent_from, "left") : hi], day)
+        buys, sells = fl.top_names(today, day, "retail")
+        series = daily.iloc[-253:]
+        out[day] = clean(
+            {
+                **january[day],
+                "available": True,
+                "simulated": bool(simulated),
+                **asdict(fd),
+                "retail_top_buys": [{"ticker": k, "net_usd": v} for k, v in buys.items()],
+                "retail_top_sells": [{"ticker": k, "net_usd": v} for k, v in sells.items()],
+                "favourites": list(fav.index),
+                "overlap_long": fl.overlap(fav.index, legs[day]["w_long"]),
+                "overlap_short": fl.overlap(fav.index, legs[day]["w_short"]),
+                "series": {"dates": [d.date().isoformat() for d in series.index], "retail": list(series["retail"]), "inst": list(series["inst"])},
+            }
+        )
+    return out

@@ -114,6 +114,23 @@ def flows_task(md: MarketData, g: dict, legs: dict, january: dict | None = None)
     return sec.flows_section(flows, md.flows_simulated, day, legs, january)
 
 
+def _group_flows_sections(mds: list[MarketData], members: list[str], days: list[pd.Timestamp], legs: dict, january: dict) -> dict | None:
+    """:func:`flows_task` for the dates of one history group (``mds`` in date order, same members):
+    their windows of flow records joined into one frame and filtered once (each date still reads
+    only its own window). None when the windows cannot be joined (a date without flow records,
+    windows that do not overlap): each date's flows are then computed alone."""
+    if any(md.flows is None or md.flows.empty or md.flows_simulated != mds[0].flows_simulated for md in mds):
+        return None
+    first, last = mds[0].flows, mds[-1].flows
+    seam = first["date"].max()
+    if last["date"].min() > seam:
+        return None
+    union = pd.concat([first, last[last["date"] > seam]], ignore_index=True)
+    union = union[union["ticker"].isin(members)]
+    starts = {t: md.flows["date"].min() for t, md in zip(days, mds)}
+    return sec.flows_sections(union, mds[0].flows_simulated, days, legs, january, starts=starts)
+
+
 @task(timeout_seconds=600, task_run_name="render and publish {facts[meta][date]}")
 def publish(facts: dict, langs: list[str], output_dir: Path, cache_dir: Path) -> dict:
     """Render every edition into a staging folder and swap it in atomically."""
@@ -167,6 +184,7 @@ class Shared(NamedTuple):
     legs: dict
     rotation: dict
     january: dict
+    flows: dict | None  # None: computed per date (the group's flow windows could not be joined)
 
 
 def compute_facts(md: MarketData, settings: Settings, g: dict | None = None, shared: Shared | None = None) -> dict:
@@ -178,10 +196,12 @@ def compute_facts(md: MarketData, settings: Settings, g: dict | None = None, sha
     g = gate.fn(md) if g is None else g
     if shared is None:
         mom, legs = momentum_task.fn(md, g, settings)
-        rot, january = rotation_task.fn(md, g, legs, load_themes()), None
+        rot = rotation_task.fn(md, g, legs, load_themes())
+        flo = flows_task.fn(md, g, legs)
     else:
-        mom, legs, rot, january = shared
-    return build_facts(_meta(md, g), mom, rot, letf_task.fn(md, g), flows_task.fn(md, g, legs, january))
+        mom, legs, rot, january, flo = shared
+        flo = flows_task.fn(md, g, legs, january) if flo is None else flo
+    return build_facts(_meta(md, g), mom, rot, letf_task.fn(md, g), flo)
 
 
 def shared_history_groups(mds: dict[dt.date, MarketData], gates: dict[dt.date, dict]) -> list[list[dt.date]]:
@@ -234,19 +254,21 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
     for group in shared_history_groups(mds, gates):
         stamps = [pd.Timestamp(d) for d in group]
         md, g = mds[group[-1]], gates[group[-1]]
-        mom = rot = jan = None
+        shared = None
         if len(group) > 1:
             try:
                 mom = sec.momentum_sections(g["ret_1d"], md.px_close, g["members"], g["ret_1d"]["SPY"], md.factors, stamps, params,
                                             etf_ret=g["ret_1d"], reference=md.reference)
-                rot = sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), stamps,
-                                            {t: mom[t][1] for t in stamps})
+                legs = {t: mom[t][1] for t in stamps}
+                rot = sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), stamps, legs)
                 jan = sec.january_sections(g["ret_1d"], g["members"], stamps)
+                flo = _group_flows_sections([mds[d] for d in group], g["members"], stamps, legs, jan)
+                shared = {t: Shared(*mom[t], rot[t], jan[t], None if flo is None else flo[t]) for t in stamps}
             except Exception:  # noqa: BLE001 - e.g. a date short of history: each date alone says which and why
-                mom = rot = None
+                shared = None
         for d, t in zip(group, stamps):
             try:
-                out[d] = compute_facts(mds[d], settings, gates[d], None if mom is None else Shared(*mom[t], rot[t], jan[t]))
+                out[d] = compute_facts(mds[d], settings, gates[d], None if shared is None else shared[t])
             except Exception as exc:  # noqa: BLE001 - reported per date
                 out[d] = exc
     return {d: out[d] for d in mds}
