@@ -262,7 +262,7 @@ def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, st
             new = None if t is None else tables[lang].get(t.get_text())
             if new is None or new == t.get_text():
                 continue
-            box = _swapped_extent(t, new, families[lang], extents[id(t)], may_grow=id(t) not in in_columns)
+            box = _swapped_extent(t, new, families[lang], extents[id(t)], svg_renderer.fonts_key, may_grow=id(t) not in in_columns)
             if box is None:
                 langs.remove(lang)
                 break
@@ -290,10 +290,24 @@ class _TextRecordingSVG(RendererSVG):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.texts: list[Text | None] = []
+        self.fonts_key = tuple((k, str(v)) for k, v in plt.rcParams.items() if k.startswith(("font.", "mathtext.")))
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        # matplotlib caches text metrics per renderer, and every chart has a renderer of its own
+        return _text_metrics(s, prop.copy(), ismath, self.fonts_key)
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         self.texts.append(mtext)
         super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+
+@functools.lru_cache(maxsize=16384)
+def _text_metrics(s: str, prop: FontProperties, ismath: bool | str, fonts_key: tuple) -> tuple[float, float, float]:
+    """Width, height and descent (points) of ``s`` as the SVG renderer measures it, memoised
+    across charts and dates: tick labels, titles and legends repeat, and laying out CJK text
+    with FreeType was a quarter of the charts' drawing time. ``fonts_key``: the font settings
+    in force, which decide the font a family list resolves to."""
+    return text_to_path.get_text_width_height_descent(s, prop, ismath)
 
 
 def _drawn_box(fig: Figure, renderer, texts: list[Text | None], extents: dict[int, Bbox], legends: list) -> Bbox:
@@ -310,7 +324,7 @@ def _drawn_box(fig: Figure, renderer, texts: list[Text | None], extents: dict[in
     return Bbox.union(boxes + list(extents.values()))
 
 
-def _swapped_extent(t: Text, new: str, family: list[str], old: Bbox, *, may_grow: bool) -> Bbox | None:
+def _swapped_extent(t: Text, new: str, family: list[str], old: Bbox, fonts_key: tuple, *, may_grow: bool) -> Bbox | None:
     """Display box (points) of text ``t`` (drawn in box ``old``) with its string replaced by
     ``new``, in ``family``; None when the swap would disturb the layout (rotated or multi-line
     text, or a text that may not grow, e.g. a legend entry with another column to its right,
@@ -319,21 +333,12 @@ def _swapped_extent(t: Text, new: str, family: list[str], old: Bbox, *, may_grow
         return None
     prop = t.get_fontproperties().copy()
     prop.set_family(family)
-    w, h = _text_size_pt(new, prop)
+    w, h, _ = _text_metrics(new, prop, False, fonts_key)
     if not may_grow and w > old.width + 0.5:
         return None
     ha = t.get_horizontalalignment()
     x0 = {"left": old.x0, "right": old.x1 - w, "center": (old.x0 + old.x1 - w) / 2}[ha]
     return Bbox([[x0, old.y0], [x0 + w, old.y0 + max(h, old.height)]])
-
-
-@functools.lru_cache(maxsize=4096)
-def _text_size_pt(text: str, prop: FontProperties) -> tuple[float, float]:
-    """Width and height (points) of one line of ``text`` in ``prop``, measured as the SVG renderer
-    measures it. Memoised: the translated labels are the same every date, and laying out CJK
-    text with FreeType was a quarter of the charts' drawing time."""
-    w, h, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
-    return w, h
 
 
 def _crop(svg: str, box: Bbox, w_pt: float, h_pt: float) -> str:

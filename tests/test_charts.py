@@ -177,3 +177,24 @@ def test_crop_is_matplotlibs_tight_box(facts, lang):
             mine = ch._drawn_box(fig, renderer, svg.texts, {id(t): t.get_window_extent(renderer) for t in svg.texts}, legends)
             tight = fig.get_tightbbox(renderer).get_points() * ch.SVG_DPI
             assert mine.get_points() == pytest.approx(tight, abs=1e-6), name
+
+
+def test_memoised_text_metrics_follow_the_font_settings():
+    """The charts' text metrics are memoised across renderers, keyed by the font settings in
+    force: a generic family resolves under the settings of the moment, exactly as matplotlib's
+    own renderer measures it."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_svg import RendererSVG
+    from matplotlib.font_manager import FontProperties
+
+    seen = {}
+    for face in ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans"):
+        with plt.rc_context({"font.sans-serif": [face]}):
+            prop = FontProperties(family="sans-serif", size=9)
+            ours = ch._TextRecordingSVG(100, 100, io.StringIO()).get_text_width_height_descent("L/S momentum −7.5%", prop, False)
+            theirs = RendererSVG(100, 100, io.StringIO()).get_text_width_height_descent("L/S momentum −7.5%", prop, False)
+            assert ours == theirs, face
+            seen[face] = ours
+    assert seen["DejaVu Sans"] != seen["DejaVu Serif"]
