@@ -119,10 +119,23 @@ def _long_lived_frozen(gen0_threshold: int = 50_000):
 
 
 def chunks(days: list[dt.date], *, per_worker: int = 8, n_workers: int = 2, max_size: int = 8) -> list[list[dt.date]]:
-    """Consecutive runs of dates: about ``per_worker`` chunks per worker (load balance and a
-    live progress bar) and at most ``max_size`` dates each."""
+    """Consecutive runs of dates, in order: about ``per_worker`` chunks per worker (load balance
+    and a live progress bar), at most ``max_size`` dates each, and shrinking towards the end (to
+    a ``2 * n_workers``-th of the dates left, two at least) so the workers finish together
+    instead of one idling through the other's last long chunk.
+
+    Examples
+    --------
+    >>> [len(c) for c in chunks(list(range(60)))]
+    [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3, 2, 2, 2]
+    """
     size = max(1, min(max_size, math.ceil(len(days) / (per_worker * n_workers))))
-    return [days[i : i + size] for i in range(0, len(days), size)]
+    out, i = [], 0
+    while i < len(days):
+        n = min(size, max(2, math.ceil((len(days) - i) / (2 * n_workers))))
+        out.append(days[i : i + n])
+        i += n
+    return out
 
 
 @flow(name="backfill", task_runner=ProcessPoolTaskRunner(max_workers=2))

@@ -1,0 +1,11 @@
+"""The Examples in docstrings are run: an example that no longer holds fails here."""
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("name", ["analytics.flows", "analytics.letf", "analytics.quality", "flows.backfill"])
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0, result
