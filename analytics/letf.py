@@ -46,13 +46,14 @@ def aum_as_of_date(registry: pd.DataFrame) -> pd.Series:
     return out.fillna(month).fillna(year)
 
 
-def rolled_aum_usd_many(registry: pd.DataFrame, px_close: pd.DataFrame, days: list[pd.Timestamp]) -> dict[pd.Timestamp, pd.DataFrame]:
+def rolled_aum_usd_many(registry: pd.DataFrame, px_close: pd.DataFrame, days: list[pd.Timestamp], *,
+                        as_of: pd.Timestamp | None = None) -> dict[pd.Timestamp, pd.DataFrame]:
     """Roll each fund's AUM anchor to the close before each of ``days`` with its own price path.
 
     ``A_(t-1) = A_asof * P_(t-1) / P_asof``. When the anchor date is after the last close
-    available, the latest close stands in for ``P_asof``; before the first close, the first.
-    Funds without AUM or prices are kept with NaN and a reason. The price path is filled and
-    the anchors are found once for all dates.
+    available (the last on or before ``as_of``, default the panel's last), that close stands in
+    for ``P_asof``; before the first close, the first. Funds without AUM or prices are kept
+    with NaN and a reason. The price path is filled and the anchors are found once for all dates.
 
     Returns
     -------
@@ -66,7 +67,8 @@ def rolled_aum_usd_many(registry: pd.DataFrame, px_close: pd.DataFrame, days: li
     px = px_close[have]
     filled = px.ffill()
     first_valid = px.bfill().iloc[0] if len(px) else pd.Series(dtype=float)
-    pos_anchor = np.clip(px.index.searchsorted(anchor_day.reindex(have).fillna(px.index[0]).to_numpy(), side="right") - 1, 0, len(px) - 1)
+    last = len(px) - 1 if as_of is None else px.index.searchsorted(as_of, side="right") - 1
+    pos_anchor = np.clip(px.index.searchsorted(anchor_day.reindex(have).fillna(px.index[0]).to_numpy(), side="right") - 1, 0, max(last, 0))
     values = filled.to_numpy()
     p_anchor = pd.Series(values[pos_anchor, np.arange(len(have))], index=have).fillna(first_valid).reindex(reg.index)
     aum = pd.to_numeric(reg["aum_usd"], errors="coerce")

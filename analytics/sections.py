@@ -315,38 +315,49 @@ def letf_sections(
     reference: pd.DataFrame,
     days: list[pd.Timestamp],
     *,
-    options: pd.DataFrame | None = None,
+    options: pd.DataFrame | dict[pd.Timestamp, pd.DataFrame | None] | None = None,
+    as_of_each_day: bool = False,
 ) -> dict[pd.Timestamp, dict]:
     """Rebalancing totals, by underlying, pass-through to stocks, gamma and scenarios, for many dates.
 
-    Rolled AUM, member caps and sector maps are computed once for all dates; each session's
-    fund flows once, whether it is a note date or one of the four sessions before one.
+    Member caps and sector maps are computed once for all dates. By default the funds' AUM is
+    rolled once, as of the panel's last close, and each session's fund flows are computed once,
+    whether it is a note date or one of the four sessions before one (a study over many dates).
+    With ``as_of_each_day`` each date's AUM is rolled with the closes up to that date only, so
+    each date gets exactly what it gets alone (a backfill). ``options``: one open-interest file,
+    or one per date.
     """
     days = sorted(pd.Timestamp(d) for d in days)
     sessions = ret_1d.index
     earlier = {d: list(sessions[: sessions.get_loc(d)][-4:]) for d in days}
-    needed = sorted(set(days).union(*earlier.values()))
-    aum = lf.rolled_aum_usd_many(registry, px_close, needed)
-    flows = {d: lf.fund_flows(registry, ret_1d, aum[d], d) for d in needed}
-    totals = {d: lf.totals(flows[d]) for d in needed}
+    if as_of_each_day:
+        aum = {d: lf.rolled_aum_usd_many(registry, px_close, [*earlier[d], d], as_of=d) for d in days}
+        flows = {d: {s: lf.fund_flows(registry, ret_1d, aum[d][s], s) for s in aum[d]} for d in days}
+    else:
+        needed = sorted(set(days).union(*earlier.values()))
+        rolled = lf.rolled_aum_usd_many(registry, px_close, needed)
+        every = {s: lf.fund_flows(registry, ret_1d, rolled[s], s) for s in needed}
+        aum = {d: rolled for d in days}
+        flows = {d: every for d in days}
     caps_prev = ro.cap_prev_usd(reference, px_close[[m for m in members if m in px_close.columns]])
     maps = ro.sector_maps(sectors, days, list(caps_prev.columns))
     masks = {id(m): universe_masks(reference, m) for m in maps.values()}  # one per constituent snapshot in force
     out = {}
     for day in days:
-        f = flows[day]
-        tot = totals[day]
+        f = flows[day][day]
+        tot = lf.totals(f)
         caps = caps_prev.loc[day]
         stocks = lf.pass_through(f, universe_weights(masks[id(maps[day])], caps))
         gamma = lf.gamma_per_1pct_usd(f)
-        daily = pd.Series({d: totals[d].rebalance_total_usd for d in [*earlier[day], day]})
+        daily = pd.Series({d: lf.totals(flows[day][d]).rebalance_total_usd for d in [*earlier[day], day]})
         ok = f[f["status"] == "ok"]
-        a = aum[day]
+        a = aum[day][day]
         age = a.loc[ok.index, "anchor_age_days"]
         weighted_age = float((age * ok["aum_prev_usd"]).sum() / ok["aum_prev_usd"].sum()) if len(ok) else None
         dealer = None
-        if options is not None and "SPY" in px_close.columns:
-            dealer = lf.dealer_gamma_per_1pct_usd(options, float(px_close.at[day, "SPY"]), day)
+        opts = options.get(day) if isinstance(options, dict) else options
+        if opts is not None and "SPY" in px_close.columns:
+            dealer = lf.dealer_gamma_per_1pct_usd(opts, float(px_close.at[day, "SPY"]), day)
         top = stocks.head(15)
         letf_gamma_total = float(gamma.sum())
         out[day] = clean(

@@ -185,6 +185,7 @@ class Shared(NamedTuple):
     rotation: dict
     january: dict
     flows: dict | None  # None: computed per date (the group's flow windows could not be joined)
+    letf: dict
 
 
 def compute_facts(md: MarketData, settings: Settings, g: dict | None = None, shared: Shared | None = None) -> dict:
@@ -198,10 +199,11 @@ def compute_facts(md: MarketData, settings: Settings, g: dict | None = None, sha
         mom, legs = momentum_task.fn(md, g, settings)
         rot = rotation_task.fn(md, g, legs, load_themes())
         flo = flows_task.fn(md, g, legs)
+        letf = letf_task.fn(md, g)
     else:
-        mom, legs, rot, january, flo = shared
+        mom, legs, rot, january, flo, letf = shared
         flo = flows_task.fn(md, g, legs, january) if flo is None else flo
-    return build_facts(_meta(md, g), mom, rot, letf_task.fn(md, g), flo)
+    return build_facts(_meta(md, g), mom, rot, letf, flo)
 
 
 def shared_history_groups(mds: dict[dt.date, MarketData], gates: dict[dt.date, dict]) -> list[list[dt.date]]:
@@ -239,9 +241,9 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
     """The facts records of many dates (date -> its data), each equal to what
     :func:`compute_facts` gives it alone.
 
-    Momentum baskets, rotation panels and the January study are computed once per group of
-    :func:`shared_history_groups`; the LETF section, the rest of the flows section and any date
-    outside a group, per date. A date that cannot be computed gets its exception (the others go on).
+    Momentum baskets, rotation panels, the January study, the flows section and the LETF
+    section's caps and sector maps are computed once per group of :func:`shared_history_groups`;
+    the LETF flows (each date's AUM is rolled as of itself) and any date outside a group, per date. A date that cannot be computed gets its exception (the others go on).
     """
     gates: dict[dt.date, dict] = {}
     out: dict[dt.date, dict | Exception] = {}
@@ -263,7 +265,9 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
                 rot = sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, load_gics(), stamps, legs)
                 jan = sec.january_sections(g["ret_1d"], g["members"], stamps)
                 flo = _group_flows_sections([mds[d] for d in group], g["members"], stamps, legs, jan)
-                shared = {t: Shared(*mom[t], rot[t], jan[t], None if flo is None else flo[t]) for t in stamps}
+                letf = sec.letf_sections(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, stamps,
+                                         options={t: mds[d].options for d, t in zip(group, stamps)}, as_of_each_day=True)
+                shared = {t: Shared(*mom[t], rot[t], jan[t], None if flo is None else flo[t], letf[t]) for t in stamps}
             except Exception:  # noqa: BLE001 - e.g. a date short of history: each date alone says which and why
                 shared = None
         for d, t in zip(group, stamps):
