@@ -76,7 +76,10 @@ def top_names(flows: pd.DataFrame, day: pd.Timestamp, who: str = "retail", n: in
     return net.nlargest(n), net.nsmallest(n)
 
 
-def retail_favourites(flows: pd.DataFrame, day: pd.Timestamp, *, window_days: int = 20, n: int = 30) -> pd.Series:
+FAVOURITES_WINDOW_DAYS = 20  # sessions of retail activity that make a favourite
+
+
+def retail_favourites(flows: pd.DataFrame, day: pd.Timestamp, *, window_days: int = FAVOURITES_WINDOW_DAYS, n: int = 30) -> pd.Series:
     """Top ``n`` names by retail gross activity over the last ``window_days`` sessions (USD)."""
     dates = np.sort(flows.loc[flows["date"] <= day, "date"].unique())[-window_days:]
     recent = flows[flows["date"].isin(dates)]

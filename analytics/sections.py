@@ -433,8 +433,12 @@ def flows_sections(
     window gives (:func:`flows_section` on it).
     """
     days = [pd.Timestamp(d) for d in days]
+
+    def unavailable(day: pd.Timestamp) -> dict:
+        return clean({**january[day], "available": False, "simulated": False, "reason": "no flow data for the date"})
+
     if flows is None or flows.empty:
-        return {d: clean({**january[d], "available": False, "simulated": False, "reason": "no flow data for the date"}) for d in days}
+        return {d: unavailable(d) for d in days}
     dates = pd.DatetimeIndex(flows["date"])
     if not dates.is_monotonic_increasing:
         order = np.argsort(dates.to_numpy(), kind="stable")  # a date's rows keep their order (and sums)
@@ -445,12 +449,12 @@ def flows_sections(
     for day in days:
         lo, hi = dates.searchsorted(day, "left"), dates.searchsorted(day, "right")
         if lo == hi:
-            out[day] = clean({**january[day], "available": False, "simulated": False, "reason": "no flow data for the date"})
+            out[day] = unavailable(day)
             continue
         start = (starts or {}).get(day, sessions[0])
         today = flows.iloc[lo:hi]
         daily = daily_all.loc[start:day]
-        recent_from = sessions[max(sessions.searchsorted(start), sessions.searchsorted(day, "right") - 20)]
+        recent_from = sessions[max(sessions.searchsorted(start), sessions.searchsorted(day, "right") - fl.FAVOURITES_WINDOW_DAYS)]
         fd = fl.flow_day(today, daily, day)
         fav = fl.retail_favourites(flows.iloc[dates.searchsorted(recent_from, "left") : hi], day)
         buys, sells = fl.top_names(today, day, "retail")
