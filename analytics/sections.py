@@ -339,17 +339,18 @@ def letf_sections(
         every = {s: lf.fund_flows(registry, ret_1d, rolled[s], s) for s in needed}
         aum = {d: rolled for d in days}
         flows = {d: every for d in days}
+    totals = {id(f): lf.totals(f) for per_day in flows.values() for f in per_day.values()}  # once a frame: dates may share them
     caps_prev = ro.cap_prev_usd(reference, px_close[[m for m in members if m in px_close.columns]])
     maps = ro.sector_maps(sectors, days, list(caps_prev.columns))
     masks = {id(m): universe_masks(reference, m) for m in maps.values()}  # one per constituent snapshot in force
     out = {}
     for day in days:
         f = flows[day][day]
-        tot = lf.totals(f)
+        tot = totals[id(f)]
         caps = caps_prev.loc[day]
         stocks = lf.pass_through(f, universe_weights(masks[id(maps[day])], caps))
         gamma = lf.gamma_per_1pct_usd(f)
-        daily = pd.Series({d: lf.totals(flows[day][d]).rebalance_total_usd for d in [*earlier[day], day]})
+        daily = pd.Series({d: totals[id(flows[day][d])].rebalance_total_usd for d in [*earlier[day], day]})
         ok = f[f["status"] == "ok"]
         a = aum[day][day]
         age = a.loc[ok.index, "anchor_age_days"]
