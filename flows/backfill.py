@@ -23,7 +23,7 @@ from marketdata.registry import MarketDataBatch, get_provider
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import publish_note, write_archive
-from rendering.pdf import chart_fontconfig, check_fonts
+from rendering.pdf import prepare_fonts
 from rendering.publish import note_dir
 
 
@@ -79,8 +79,7 @@ def run_chunk(provider: Any, days: list[dt.date], settings: Settings, langs: lis
 
     Returns date -> 'done', 'skipped' or 'failed: <reason>'; one bad date does not stop the others.
     """
-    check_fonts()
-    fontconfig = chart_fontconfig(settings.cache_dir)
+    fontconfig = prepare_fonts(settings.cache_dir)
     data = MarketDataBatch(provider, days, history_days=settings.history_days, options_dir=settings.options_dir)
     with _long_lived_frozen():
         status = notes_for_chunk(data, days, settings, langs, force, fontconfig)

@@ -27,7 +27,7 @@ from marketdata.registry import data_fingerprint, get_provider, load_market_data
 from nightdesk import __version__
 from nightdesk.settings import Settings
 from rendering.outputs import publish_note, write_archive
-from rendering.pdf import chart_fontconfig, check_fonts
+from rendering.pdf import prepare_fonts
 from rendering.publish import ensure_writable
 
 
@@ -134,8 +134,7 @@ def _group_flows_sections(mds: list[MarketData], members: list[str], days: list[
 @task(timeout_seconds=600, task_run_name="render and publish {facts[meta][date]}")
 def publish(facts: dict, langs: list[str], output_dir: Path, cache_dir: Path) -> dict:
     """Render every edition into a staging folder and swap it in atomically."""
-    check_fonts()
-    info = publish_note(facts, langs, output_dir, version=__version__, fontconfig=chart_fontconfig(cache_dir))
+    info = publish_note(facts, langs, output_dir, version=__version__, fontconfig=prepare_fonts(cache_dir))
     write_archive(output_dir)
     return info
 
@@ -243,7 +242,8 @@ def facts_for_dates(mds: dict[dt.date, MarketData], settings: Settings) -> dict[
 
     Momentum baskets, rotation panels, the January study, the flows section and the LETF
     section's caps and sector maps are computed once per group of :func:`shared_history_groups`;
-    the LETF flows (each date's AUM is rolled as of itself) and any date outside a group, per date. A date that cannot be computed gets its exception (the others go on).
+    the LETF flows (each date's AUM is rolled as of itself) and any date outside a group, per
+    date. A date that cannot be computed gets its exception (the others go on).
     """
     gates: dict[dt.date, dict] = {}
     out: dict[dt.date, dict | Exception] = {}

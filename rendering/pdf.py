@@ -135,6 +135,13 @@ def chart_fontconfig(cache_dir: Path) -> Path:
     return conf
 
 
+def prepare_fonts(cache_dir: Path) -> Path:
+    """:func:`check_fonts`, then :func:`chart_fontconfig`: what a render needs before its first
+    note. Returns the charts' ``fonts.conf``."""
+    check_fonts()
+    return chart_fontconfig(cache_dir)
+
+
 def start_chart_pages(svgs: list[Path], target: Path, fontconfig: Path) -> subprocess.Popen:
     """Start librsvg (C, fast) converting ``svgs`` into ``target``, one page each, in order.
 
