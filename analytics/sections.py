@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics import flows as fl
-from analytics import letf as lf
-from analytics import momentum as mo
-from analytics import rotation as ro
-from analytics.quality import DataQualityError
+from nightdesk.analytics import flows as fl
+from nightdesk.analytics import letf as lf
+from nightdesk.analytics import momentum as mo
+from nightdesk.analytics import rotation as ro
+from nightdesk.analytics.quality import DataQualityError
 
 SECTOR_ETFS = ["XLK", "XLC", "XLY", "XLF", "XLI", "XLB", "XLE", "XLV", "XLP", "XLU", "XLRE", "SMH", "SOXX"]
 

@@ -41,7 +41,7 @@ def timed(fn, *args, repeat: int = 1, **kw):
 
 
 def bench_momentum() -> None:
-    from analytics import momentum as mo
+    from nightdesk.analytics import momentum as mo
 
     header("momentum: synthetic 5,000 stocks x 20 years (5,040 sessions)")
     rng = np.random.default_rng(7)
@@ -106,8 +106,8 @@ def bench_momentum() -> None:
 
 
 def _sample_context():
-    from flows.nightly import gate
-    from marketdata.registry import get_provider, load_market_data
+    from nightdesk.flows.nightly import gate
+    from nightdesk.marketdata.registry import get_provider, load_market_data
 
     prov = get_provider("sample")
     md = load_market_data(prov, dt.date(2026, 7, 31), history_days=3000)
@@ -115,8 +115,8 @@ def _sample_context():
 
 
 def bench_rotation_letf_flows() -> None:
-    from analytics import sections as sec
-    from flows.nightly import load_gics, load_themes, momentum_task
+    from nightdesk.analytics import sections as sec
+    from nightdesk.flows.nightly import load_gics, load_themes, momentum_task
     from nightdesk.settings import Settings
 
     prov, md, g = _sample_context()
@@ -157,10 +157,10 @@ def bench_rotation_letf_flows() -> None:
 def bench_pdf() -> None:
     from weasyprint.pdf import fonts as wp_fonts
 
-    from flows.nightly import compute_facts
+    from nightdesk.flows.nightly import compute_facts
     from nightdesk.settings import Settings
-    from rendering.outputs import write_outputs
-    from rendering.pdf import chart_fontconfig
+    from nightdesk.rendering.outputs import write_outputs
+    from nightdesk.rendering.pdf import chart_fontconfig
 
     prov, md, _ = _sample_context()
     facts = compute_facts(md, Settings())
@@ -226,9 +226,9 @@ def bench_delivery(n: int = 10_000) -> None:
     import socket
     import subprocess
 
-    from delivery.send import deliver
-    from delivery.store import connect, subscribers
-    from delivery.transport import SmtpTransport
+    from nightdesk.delivery.send import deliver
+    from nightdesk.delivery.store import connect, subscribers
+    from nightdesk.delivery.transport import SmtpTransport
 
     servers = {
         "aiosmtpd (pure Python, reads DATA line by line)": lambda port: [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
@@ -286,8 +286,8 @@ def bench_prefect() -> None:
 def _plain_chunk(args) -> None:
     """One chunk of dates end to end without Prefect: what the backfill task runs."""
     days, out = args
-    from flows.backfill import run_chunk
-    from marketdata.registry import get_provider
+    from nightdesk.flows.backfill import run_chunk
+    from nightdesk.marketdata.registry import get_provider
     from nightdesk.settings import Settings
 
     s = Settings(output_dir=out)
@@ -303,8 +303,8 @@ def bench_backfill(n_days: int | None = None) -> None:
     import os
     import subprocess
 
-    from flows.backfill import chunks
-    from marketdata.calendar import sessions_between
+    from nightdesk.flows.backfill import chunks
+    from nightdesk.marketdata.calendar import sessions_between
 
     n_days = n_days or int(os.environ.get("BENCH_BACKFILL_DAYS", "32"))
     days = sessions_between(dt.date(2025, 1, 2), dt.date(2025, 12, 31))[:n_days]

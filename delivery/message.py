@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import escape
 
-from delivery.store import Subscriber, clean_email, clean_name
+from nightdesk.delivery.store import Subscriber, clean_email, clean_name
 
 SUBJECT = {
     "en": "US Equity Strategy | {date}: {headline}",
@@ -23,7 +23,7 @@ SUBJECT = {
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("templates", ""), autoescape=jinja2.select_autoescape(["html.j2"]),
+    return jinja2.Environment(loader=jinja2.PackageLoader("nightdesk.templates", ""), autoescape=jinja2.select_autoescape(["html.j2"]),
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 

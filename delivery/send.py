@@ -9,9 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from delivery.message import MailTemplate, build_message, mail_template, message_id, sender_domain
-from delivery.store import Subscriber, list_subscribers, send_ledger, set_status
-from delivery.transport import PermanentSendError, TransientSendError
+from nightdesk.delivery.message import MailTemplate, build_message, mail_template, message_id, sender_domain
+from nightdesk.delivery.store import Subscriber, list_subscribers, send_ledger, set_status
+from nightdesk.delivery.transport import PermanentSendError, TransientSendError
 
 
 @dataclass

@@ -7,7 +7,7 @@ import smtplib
 import ssl
 from pathlib import Path
 
-from delivery.message import Outgoing
+from nightdesk.delivery.message import Outgoing
 
 
 class TransientSendError(RuntimeError):

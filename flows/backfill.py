@@ -17,14 +17,14 @@ from prefect import flow, get_run_logger, task
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from flows.nightly import facts_for_dates, inputs_key
-from marketdata.calendar import sessions_between
-from marketdata.registry import MarketDataBatch, get_provider
+from nightdesk.flows.nightly import facts_for_dates, inputs_key
+from nightdesk.marketdata.calendar import sessions_between
+from nightdesk.marketdata.registry import MarketDataBatch, get_provider
 from nightdesk import __version__
 from nightdesk.settings import Settings
-from rendering.outputs import publish_note, write_archive
-from rendering.pdf import prepare_fonts
-from rendering.publish import note_dir
+from nightdesk.rendering.outputs import publish_note, write_archive
+from nightdesk.rendering.pdf import prepare_fonts
+from nightdesk.rendering.publish import note_dir
 
 
 def already_published(settings: Settings, day: dt.date, key: str) -> bool:

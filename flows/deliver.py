@@ -7,14 +7,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from analytics.facts import validate_facts
-from delivery.send import DeliveryReport, deliver
-from delivery.store import connect
-from delivery.transport import OutboxTransport, SmtpTransport
-from narrative.compose import email_summary
+from nightdesk.analytics.facts import validate_facts
+from nightdesk.delivery.send import DeliveryReport, deliver
+from nightdesk.delivery.store import connect
+from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
+from nightdesk.narrative.compose import email_summary
 from nightdesk.settings import Settings
-from rendering.outputs import pdf_name
-from rendering.publish import note_dir
+from nightdesk.rendering.outputs import pdf_name
+from nightdesk.rendering.publish import note_dir
 
 
 class DeliveryError(RuntimeError):

@@ -18,17 +18,17 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from analytics import sections as sec
-from analytics.facts import build_facts
-from analytics.quality import DataQualityError, quality_gate, require_coverage
-from marketdata.base import DataError, MarketData
-from marketdata.calendar import is_session, nyse, why_not_session
-from marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
+from nightdesk.analytics import sections as sec
+from nightdesk.analytics.facts import build_facts
+from nightdesk.analytics.quality import DataQualityError, quality_gate, require_coverage
+from nightdesk.marketdata.base import DataError, MarketData
+from nightdesk.marketdata.calendar import is_session, nyse, why_not_session
+from nightdesk.marketdata.registry import data_fingerprint, get_provider, load_market_data, resolve_date
 from nightdesk import __version__
 from nightdesk.settings import Settings
-from rendering.outputs import publish_note, write_archive
-from rendering.pdf import prepare_fonts
-from rendering.publish import ensure_writable
+from nightdesk.rendering.outputs import publish_note, write_archive
+from nightdesk.rendering.pdf import prepare_fonts
+from nightdesk.rendering.publish import ensure_writable
 
 
 def _retry_io(task, task_run, state) -> bool:

@@ -7,7 +7,7 @@ from functools import lru_cache
 import exchange_calendars as xcals
 import pandas as pd
 
-from marketdata.base import DataError
+from nightdesk.marketdata.base import DataError
 
 
 @lru_cache(maxsize=1)

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from marketdata.base import DataError
-from marketdata.flows_io import read_vendor_flows
-from marketdata.simulated import simulate_flows
+from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.flows_io import read_vendor_flows
+from nightdesk.marketdata.simulated import simulate_flows
 
 MAX_FILE_BYTES = 1_000_000_000
-SAMPLE_DIR = Path(str(resources.files("marketdata") / "sample"))
+SAMPLE_DIR = Path(str(resources.files("nightdesk.marketdata") / "sample"))
 
 REFERENCE_COLUMNS = {
     "sectors.csv": ["snapshot", "ticker", "sector"],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from marketdata.base import DataError
+from nightdesk.marketdata.base import DataError
 
 VENDOR_COLUMNS = ["date", "ticker", "bucket", "retail_buy_usd", "retail_sell_usd", "inst_buy_usd", "inst_sell_usd"]
 VALID_BUCKETS = {"open", "morning", "midday", "afternoon", "close", "day"}

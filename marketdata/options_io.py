@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from marketdata.base import DataError
-from marketdata.directory import check_file_size
+from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.directory import check_file_size
 
 OPTIONS_COLUMNS = ["expiry", "strike", "type", "open_interest", "iv"]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from marketdata.base import DataError, MarketData, Provider
-from marketdata.calendar import resolve_session
-from marketdata.directory import SAMPLE_DIR, DirectoryProvider
-from marketdata.options_io import load_options
+from nightdesk.marketdata.base import DataError, MarketData, Provider
+from nightdesk.marketdata.calendar import resolve_session
+from nightdesk.marketdata.directory import SAMPLE_DIR, DirectoryProvider
+from nightdesk.marketdata.options_io import load_options
 
 PROVIDERS = ("sample", "parquet", "csv", "yfinance")
 
@@ -23,7 +23,7 @@ def get_provider(name: str, *, data_dir: Path | None = None, flows_seed: int = 2
             raise DataError(f"provider '{name}' needs a data directory (--data-dir or NIGHTDESK_DATA_DIR)")
         return DirectoryProvider(data_dir, name=name, flows_seed=flows_seed)
     if name == "yfinance":
-        from marketdata.yfinance_provider import YFinanceProvider
+        from nightdesk.marketdata.yfinance_provider import YFinanceProvider
 
         return YFinanceProvider(flows_seed=flows_seed)
     raise DataError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}")

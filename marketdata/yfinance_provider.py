@@ -9,8 +9,8 @@ import datetime as dt
 
 import pandas as pd
 
-from marketdata.base import DataError
-from marketdata.directory import SAMPLE_DIR, DirectoryProvider
+from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.directory import SAMPLE_DIR, DirectoryProvider
 
 
 def _yf():

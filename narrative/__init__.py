@@ -1,5 +1,5 @@
 """Narrative: the note's words, from the facts record only (EN, zh-Hant, zh-Hans)."""
 
-from narrative.compose import Note, compose_note
+from nightdesk.narrative.compose import Note, compose_note
 
 __all__ = ["Note", "compose_note"]

@@ -14,7 +14,7 @@ from importlib import resources
 
 import jinja2
 
-from narrative import formatting as fm
+from nightdesk.narrative import formatting as fm
 
 LANGS = ("en", "zh-Hant", "zh-Hans")
 _TOKEN = re.compile("\ue000([^\ue001]+)\ue001")
@@ -50,13 +50,13 @@ class Note:
 @lru_cache(maxsize=1)
 def glossary() -> dict[str, dict]:
     """The finance glossary (``narrative/glossary.toml``)."""
-    return tomllib.loads((resources.files("narrative") / "glossary.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((resources.files("nightdesk.narrative") / "glossary.toml").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
 def disclaimers() -> dict[str, dict]:
     """Risk disclaimers (``narrative/disclaimer.toml``)."""
-    return tomllib.loads((resources.files("narrative") / "disclaimer.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((resources.files("nightdesk.narrative") / "disclaimer.toml").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +95,7 @@ def _finish(text: str, lang: str) -> str:
 @lru_cache(maxsize=len(LANGS))
 def _env(lang: str) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("templates", "narrative"),
+        loader=jinja2.PackageLoader("nightdesk.templates", "narrative"),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,

@@ -9,9 +9,9 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup
 
-from narrative.compose import Note, glossary, localise, term
-from narrative.formatting import usd
-from rendering import charts as ch
+from nightdesk.narrative.compose import Note, glossary, localise, term
+from nightdesk.narrative.formatting import usd
+from nightdesk.rendering import charts as ch
 
 
 @lru_cache(maxsize=1)
@@ -19,7 +19,7 @@ def _env() -> jinja2.Environment:
     """The note's Jinja2 environment, made once: a new one would compile each template again
     (about 20 ms a render, six renders a date)."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("templates", ""),
+        loader=jinja2.PackageLoader("nightdesk.templates", ""),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -34,7 +34,7 @@ def _env() -> jinja2.Environment:
 def css(*, screen: bool = True) -> str:
     """The house stylesheet; ``screen`` adds the phone rules (left out of print HTML)."""
     files = ["note.css", "screen.css"] if screen else ["note.css"]
-    return "\n".join((resources.files("templates") / f).read_text(encoding="utf-8") for f in files)
+    return "\n".join((resources.files("nightdesk.templates") / f).read_text(encoding="utf-8") for f in files)
 
 
 SLOT_END = "--end"

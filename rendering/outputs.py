@@ -6,10 +6,10 @@ import time
 import tempfile
 from pathlib import Path
 
-from narrative.compose import Note, compose_note
-from rendering.html import chart_svgs, render_archive, render_index, render_note_html
-from rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
-from rendering.publish import archive_entries, date_lock, manifest, promote, staging, write_json
+from nightdesk.narrative.compose import Note, compose_note
+from nightdesk.rendering.html import chart_svgs, render_archive, render_index, render_note_html
+from nightdesk.rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
+from nightdesk.rendering.publish import archive_entries, date_lock, manifest, promote, staging, write_json
 
 
 def pdf_name(edition: str) -> str:

@@ -27,8 +27,8 @@ import uharfbuzz as hb
 from weasyprint import HTML, Document
 from weasyprint.urls import URLFetcher, URLFetchingError
 
-from rendering.charts import DEFAULT_FONTS, FONTS
-from rendering.html import SLOT_END, slot_id
+from nightdesk.rendering.charts import DEFAULT_FONTS, FONTS
+from nightdesk.rendering.html import SLOT_END, slot_id
 
 PT_PER_CSS_PX = 0.75
 

@@ -12,7 +12,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 @pytest.fixture(scope="session")
 def sample_provider():
-    from marketdata.registry import get_provider
+    from nightdesk.marketdata.registry import get_provider
 
     return get_provider("sample")
 
@@ -30,8 +30,8 @@ def registry(sample_provider) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def gate_report(sample_prices, registry):
-    from analytics.quality import quality_gate
-    from marketdata.calendar import nyse
+    from nightdesk.analytics.quality import quality_gate
+    from nightdesk.marketdata.calendar import nyse
 
     reg = registry.set_index("ticker")
     sessions = nyse().sessions_in_range(sample_prices.index[0], sample_prices.index[-1])
@@ -42,7 +42,7 @@ def gate_report(sample_prices, registry):
 def chart_fonts():
     """The charts' fontconfig file (desubroutinized CJK faces in the default cache folder)."""
     from nightdesk.settings import Settings
-    from rendering.pdf import chart_fontconfig
+    from nightdesk.rendering.pdf import chart_fontconfig
 
     return chart_fontconfig(Settings().cache_dir)
 
@@ -58,7 +58,7 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def published(tmp_path_factory, prefect_harness):
     """Run the real flow once for 2026-02-04 into a temporary output folder."""
-    from flows.nightly import regenerate_note
+    from nightdesk.flows.nightly import regenerate_note
     from nightdesk.settings import Settings
 
     out = tmp_path_factory.mktemp("output")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flows.nightly import compute_facts, facts_for_dates, gate, shared_history_groups
-from marketdata.registry import MarketDataBatch, load_market_data
+from nightdesk.flows.nightly import compute_facts, facts_for_dates, gate, shared_history_groups
+from nightdesk.marketdata.registry import MarketDataBatch, load_market_data
 from nightdesk.settings import Settings
 
 # a month end (baskets re-formed on 10-31) whose quality-gated returns differ from 11-03's up to
@@ -39,7 +39,7 @@ def test_january_study_for_many_dates_equals_each_alone(gate_report, registry):
     one pass gives each date what its own returns, up to it, give."""
     import pandas as pd
 
-    from analytics.sections import january_sections
+    from nightdesk.analytics.sections import january_sections
 
     ret = gate_report.ret_1d
     members = [t for t in ret.columns if t not in set(registry["ticker"])][:200]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from narrative.compose import term
-from rendering import charts as ch
-from rendering.html import chart_svgs, label_pairs
+from nightdesk.narrative.compose import term
+from nightdesk.rendering import charts as ch
+from nightdesk.rendering.html import chart_svgs, label_pairs
 
 TEXT = re.compile(r'<text\b[^>]*?x="([-0-9.]+)" y="([-0-9.]+)"[^>]*>([^<]*)</text>')
 VIEWBOX = re.compile(r'viewBox="([-0-9.]+) ([-0-9.]+) ([-0-9.]+) ([-0-9.]+)"')
@@ -83,7 +83,7 @@ def test_chart_pages_one_per_svg_with_slim_fonts(shared, chart_fonts, tmp_path):
     100 KB each (from the system's Noto Sans CJK cairo keeps about 1 MB of subroutines per font)."""
     import pikepdf
 
-    from rendering.pdf import chart_pages, start_chart_pages
+    from nightdesk.rendering.pdf import chart_pages, start_chart_pages
 
     svgs = []
     for lang in ("en", "zh-Hant"):
@@ -120,7 +120,7 @@ def test_chart_fonts_are_the_system_outlines_without_subroutines(shared, chart_f
 
 
 def test_broken_svg_is_a_render_error_naming_the_converter(chart_fonts, tmp_path):
-    from rendering.pdf import RenderError, chart_pages, start_chart_pages
+    from nightdesk.rendering.pdf import RenderError, chart_pages, start_chart_pages
 
     bad = tmp_path / "bad.svg"
     bad.write_text("<svg xmlns='http://www.w3.org/2000/svg'><g>", encoding="utf-8")
@@ -129,7 +129,7 @@ def test_broken_svg_is_a_render_error_naming_the_converter(chart_fonts, tmp_path
 
 
 def test_unwritable_cache_dir_is_a_render_error_naming_it(tmp_path):
-    from rendering.pdf import RenderError, chart_fontconfig
+    from nightdesk.rendering.pdf import RenderError, chart_fontconfig
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
@@ -161,7 +161,7 @@ def test_crop_is_matplotlibs_tight_box(facts, lang):
 
     from matplotlib.backends.backend_mixed import MixedModeRenderer
 
-    from rendering.html import chart_specs
+    from nightdesk.rendering.html import chart_specs
 
     for name, (draw, args) in chart_specs(facts, lang).items():
         with ch.house_style(lang):

@@ -63,8 +63,8 @@ def test_letf_table_rows_are_signed_and_add_up(published):
 
 
 def test_template_escapes_script():
-    from narrative.compose import compose_note  # noqa: F401
-    from rendering.html import _env
+    from nightdesk.narrative.compose import compose_note  # noqa: F401
+    from nightdesk.rendering.html import _env
 
     out = _env().from_string("<p>{{ x }}</p>").render(x="<script>alert(1)</script>")
     assert "<script>" not in out and "&lt;script&gt;" in out
@@ -73,7 +73,7 @@ def test_template_escapes_script():
 def test_url_fetcher_sandbox(tmp_path):
     from weasyprint.urls import URLFetchingError
 
-    from rendering.pdf import SandboxFetcher
+    from nightdesk.rendering.pdf import SandboxFetcher
 
     f = SandboxFetcher(tmp_path)
     for url in ("file:///etc/passwd", "http://example.com/x.css"):

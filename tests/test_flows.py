@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from marketdata.registry import get_provider
+from nightdesk.marketdata.registry import get_provider
 from nightdesk.settings import Settings
 
 
@@ -34,7 +34,7 @@ def _settings(tmp_path, **kw):
 
 
 def test_provider_fails_twice_then_succeeds(tmp_path, prefect_harness):
-    from flows.nightly import regenerate_note
+    from nightdesk.flows.nightly import regenerate_note
 
     flaky = Flaky(2)
     result = regenerate_note(dt.date(2025, 4, 9), flaky, None, False, _settings(tmp_path))
@@ -43,7 +43,7 @@ def test_provider_fails_twice_then_succeeds(tmp_path, prefect_harness):
 
 
 def test_provider_always_fails_leaves_previous_note(tmp_path, prefect_harness):
-    from flows.nightly import regenerate_note
+    from nightdesk.flows.nightly import regenerate_note
 
     prev = tmp_path / "2025-04-09"
     prev.mkdir()
@@ -54,8 +54,8 @@ def test_provider_always_fails_leaves_previous_note(tmp_path, prefect_harness):
 
 
 def test_bad_data_is_not_retried(tmp_path, prefect_harness):
-    from flows.nightly import regenerate_note
-    from marketdata.base import DataError
+    from nightdesk.flows.nightly import regenerate_note
+    from nightdesk.marketdata.base import DataError
 
     flaky = Flaky(0)
     with pytest.raises(DataError, match="not a NYSE session"):
@@ -64,15 +64,15 @@ def test_bad_data_is_not_retried(tmp_path, prefect_harness):
 
 
 def test_nightly_skips_holiday(tmp_path, prefect_harness):
-    from flows.nightly import nightly_note
+    from nightdesk.flows.nightly import nightly_note
 
     assert nightly_note("sample", _settings(tmp_path), dt.date(2026, 2, 16)) is None
     assert not any(tmp_path.iterdir())
 
 
 def test_nightly_refuses_stale_data(tmp_path, prefect_harness):
-    from flows.nightly import nightly_note
-    from marketdata.base import DataError
+    from nightdesk.flows.nightly import nightly_note
+    from nightdesk.marketdata.base import DataError
 
     s = _settings(tmp_path, late_data_window_s=0.2, late_data_poll_s=0.1)
     with pytest.raises(DataError, match="data for 2026-08-04 not complete"):
@@ -80,7 +80,7 @@ def test_nightly_refuses_stale_data(tmp_path, prefect_harness):
 
 
 def test_backfill_resumes(tmp_path, prefect_harness):
-    from flows.backfill import backfill
+    from nightdesk.flows.backfill import backfill
 
     s = _settings(tmp_path, history_days=700)  # a shorter history keeps the test fast; the logic is the same
     first = backfill(dt.date(2026, 2, 3), dt.date(2026, 2, 3), "sample", None, False, s)
@@ -93,7 +93,7 @@ def test_backfill_resumes(tmp_path, prefect_harness):
 
 def test_backfill_on_a_local_dask_cluster(tmp_path, prefect_harness):
     """The same backfill flow with prefect-dask's DaskTaskRunner on a 2-worker local cluster."""
-    from flows.backfill import dask_backfill
+    from nightdesk.flows.backfill import dask_backfill
 
     s = _settings(tmp_path, history_days=700)
     out = dask_backfill()(dt.date(2026, 2, 5), dt.date(2026, 2, 6), "sample", ["en"], False, s)

@@ -1,7 +1,7 @@
 """Number formats of NOTE_SPEC section 2."""
 import datetime as dt
 
-from narrative import formatting as fm
+from nightdesk.narrative import formatting as fm
 
 
 def test_money():

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from analytics import momentum as mo
-from analytics.letf import fund_flows, rolled_aum_usd
-from analytics.quality import quality_gate
-from marketdata.base import DataError
-from marketdata.directory import read_prices_file
+from nightdesk.analytics import momentum as mo
+from nightdesk.analytics.letf import fund_flows, rolled_aum_usd
+from nightdesk.analytics.quality import quality_gate
+from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.directory import read_prices_file
 from nightdesk.cli import app
 
 runner = CliRunner()
@@ -44,7 +44,7 @@ def test_cache_dir_from_toml_expands_home(tmp_path, monkeypatch):
 
 
 def test_secrets_masked():
-    from delivery.transport import SmtpTransport
+    from nightdesk.delivery.transport import SmtpTransport
     from nightdesk.settings import Settings
 
     s = Settings(delivery={"smtp": {"password": "hunter2", "username": "desk"}})

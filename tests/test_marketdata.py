@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from marketdata.base import DataError
-from marketdata.registry import MarketDataBatch, data_fingerprint, load_market_data
+from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.registry import MarketDataBatch, data_fingerprint, load_market_data
 
 
 def test_batch_gives_each_date_what_a_single_load_gives(sample_provider):

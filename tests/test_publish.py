@@ -1,7 +1,7 @@
 """Atomic publishing: a failure mid-render leaves the earlier note untouched."""
 import pytest
 
-from rendering.publish import PublishError, date_lock, note_dir, promote, staging
+from nightdesk.rendering.publish import PublishError, date_lock, note_dir, promote, staging
 
 
 def test_failed_render_keeps_previous(tmp_path):

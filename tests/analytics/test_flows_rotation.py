@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import flows as fl
-from analytics import rotation as ro
-from flows.nightly import load_gics, load_themes
-from marketdata.base import DataError
-from marketdata.flows_io import read_finra_short_volume, read_rtat, read_vendor_flows
+from nightdesk.analytics import flows as fl
+from nightdesk.analytics import rotation as ro
+from nightdesk.flows.nightly import load_gics, load_themes
+from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.flows_io import read_finra_short_volume, read_rtat, read_vendor_flows
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -118,7 +118,7 @@ def test_sector_and_breadth_by_hand(sample_prices, sample_provider):
 
 def test_rotation_batch_equals_single_date(sample_prices, sample_provider):
     """The vectorised many-date pass gives each date the same facts as a one-date run."""
-    from analytics import sections as sec
+    from nightdesk.analytics import sections as sec
 
     ref = sample_provider.reference_data()
     px = sample_prices.loc[:"2026-02-06"]

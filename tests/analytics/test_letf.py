@@ -1,7 +1,7 @@
 """Rebalancing formula on hand-worked cases and reasonableness on a real big day."""
 import pytest
 
-from analytics.letf import rebalance_flow_usd
+from nightdesk.analytics.letf import rebalance_flow_usd
 
 
 @pytest.mark.parametrize(
@@ -30,9 +30,9 @@ def test_dealer_gamma_from_an_options_file(tmp_path, sample_provider):
     import datetime as dt
     import math
 
-    from flows.nightly import compute_facts
-    from marketdata.registry import load_market_data
-    from narrative.compose import as_text, compose_note
+    from nightdesk.flows.nightly import compute_facts
+    from nightdesk.marketdata.registry import load_market_data
+    from nightdesk.narrative.compose import as_text, compose_note
     from nightdesk.settings import Settings
 
     day = dt.date(2026, 2, 4)
@@ -56,8 +56,8 @@ def test_dealer_gamma_from_an_options_file(tmp_path, sample_provider):
 
 
 def test_bad_options_file_names_file_and_row(tmp_path):
-    from marketdata.base import DataError
-    from marketdata.options_io import read_options_oi
+    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.options_io import read_options_oi
 
     p = tmp_path / "2026-02-04.csv"
     p.write_text("expiry,strike,type,open_interest,iv\n2026-02-20,690,C,1000,0.20\n2026-02-20,650,P,2000,25\n")

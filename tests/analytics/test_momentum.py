@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import momentum as mo
+from nightdesk.analytics import momentum as mo
 
 
 def test_basket_returns_hand_checked():

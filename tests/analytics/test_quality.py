@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from analytics.quality import DataQualityError, drop_bad_rows, require_coverage
+from nightdesk.analytics.quality import DataQualityError, drop_bad_rows, require_coverage
 import pytest
 
 
@@ -54,7 +54,7 @@ def test_coverage_error_names_date():
 
 
 def test_run_length_counts_whole_runs_per_column():
-    from analytics.quality import _run_length
+    from nightdesk.analytics.quality import _run_length
 
     flag = np.array([[1, 0], [1, 1], [0, 1], [1, 1], [1, 0], [1, 1]], dtype=bool)
     # column 0: a run of 2 at the start and a run of 3 at the end; column 1: runs of 3 and 1

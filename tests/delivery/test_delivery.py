@@ -10,10 +10,10 @@ import stat
 import pytest
 from aiosmtpd.controller import Controller
 
-from delivery.send import deliver
-from delivery.store import SubscriberError, add_subscriber, connect, import_csv, list_subscribers, set_status
-from delivery.transport import OutboxTransport, SmtpTransport
-from narrative.compose import email_summary
+from nightdesk.delivery.send import deliver
+from nightdesk.delivery.store import SubscriberError, add_subscriber, connect, import_csv, list_subscribers, set_status
+from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
+from nightdesk.narrative.compose import email_summary
 
 
 class Recorder:
@@ -151,8 +151,8 @@ def test_header_injection_and_import_report(tmp_path):
 def test_prepared_message_parses_and_survives_smtp(smtp, tmp_path):
     """A message assembled from the edition template: per-subscriber link in both bodies,
     encoded CJK name and subject, PDF byte-exact after a real SMTP conversation."""
-    from delivery.message import build_message, mail_template
-    from delivery.store import Subscriber
+    from nightdesk.delivery.message import build_message, mail_template
+    from nightdesk.delivery.store import Subscriber
 
     handler, port = smtp()
     pdf = tmp_path / "n.pdf"
@@ -175,7 +175,7 @@ def test_prepared_message_parses_and_survives_smtp(smtp, tmp_path):
 
 def test_raw_send_dot_stuffs(smtp):
     """The transport's own DATA step doubles a leading '.' (RFC 5321 4.5.2); the server gets the line back intact."""
-    from delivery.message import Outgoing
+    from nightdesk.delivery.message import Outgoing
 
     handler, port = smtp()
     data = b"Subject: dots\r\nMessage-ID: <d@x>\r\n\r\nfirst\r\n.second\r\n..third\r\n"
@@ -188,8 +188,8 @@ def test_raw_send_dot_stuffs(smtp):
 
 def test_non_ascii_sender_name_keeps_the_address(tmp_path):
     """A Chinese display name in From is encoded on its own; the address stays parseable."""
-    from delivery.message import build_message, mail_template
-    from delivery.store import Subscriber
+    from nightdesk.delivery.message import build_message, mail_template
+    from nightdesk.delivery.store import Subscriber
 
     pdf = tmp_path / "n.pdf"
     pdf.write_bytes(b"%PDF-1.7\n")

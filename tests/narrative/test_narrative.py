@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from narrative.compose import LANGS, as_text, compose_note
+from nightdesk.narrative.compose import LANGS, as_text, compose_note
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 DATES = {"crash": dt.date(2026, 2, 4), "quiet": dt.date(2025, 7, 28), "rally": dt.date(2026, 4, 8)}
@@ -20,8 +20,8 @@ DATES = {"crash": dt.date(2026, 2, 4), "quiet": dt.date(2025, 7, 28), "rally": d
 
 @pytest.fixture(scope="module")
 def facts_by_regime(sample_provider):
-    from flows.nightly import compute_facts
-    from marketdata.registry import load_market_data
+    from nightdesk.flows.nightly import compute_facts
+    from nightdesk.marketdata.registry import load_market_data
     from nightdesk.settings import Settings
 
     s = Settings()

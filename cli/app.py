@@ -81,12 +81,12 @@ def run(
     langs = _parse_langs(lang)
     settings = _settings(provider=provider, data_dir=data_dir, output_dir=output_dir)
     _quiet_prefect()
-    from analytics.facts import FactsError
-    from analytics.quality import DataQualityError
-    from flows.nightly import regenerate_note
-    from marketdata.base import DataError
-    from rendering.pdf import RenderError
-    from rendering.publish import PublishError
+    from nightdesk.analytics.facts import FactsError
+    from nightdesk.analytics.quality import DataQualityError
+    from nightdesk.flows.nightly import regenerate_note
+    from nightdesk.marketdata.base import DataError
+    from nightdesk.rendering.pdf import RenderError
+    from nightdesk.rendering.publish import PublishError
 
     t0 = time.perf_counter()
     try:
@@ -105,10 +105,10 @@ def data_check(
     snap: bool = typer.Option(False, "--snap"),
 ) -> None:
     """Run the data-quality gate for a date and list what it excludes."""
-    from analytics.quality import DataQualityError
-    from flows.nightly import gate
-    from marketdata.base import DataError
-    from marketdata.registry import get_provider, load_market_data, resolve_date
+    from nightdesk.analytics.quality import DataQualityError
+    from nightdesk.flows.nightly import gate
+    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.registry import get_provider, load_market_data, resolve_date
 
     settings = _settings(provider=provider, data_dir=data_dir)
     try:
@@ -141,7 +141,7 @@ def serve(
 ) -> None:
     """Serve the nightly flow on a cron schedule (a local Prefect deployment; Ctrl-C stops)."""
     _quiet_prefect()
-    from flows.nightly import nightly_note
+    from nightdesk.flows.nightly import nightly_note
 
     nightly_note.serve(name="nightdesk-nightly", schedule=nightly_schedule(cron))
 
@@ -163,7 +163,7 @@ def backfill(
         _fail(f"--end {end} is before --start {start}")
     settings = _settings(provider=provider, output_dir=output_dir)
     _quiet_prefect()
-    from flows.backfill import backfill as backfill_flow, dask_backfill
+    from nightdesk.flows.backfill import backfill as backfill_flow, dask_backfill
 
     runner = dask_backfill(scheduler) if (dask or scheduler) else backfill_flow
     summary = runner(d0, d1, settings.provider, _parse_langs(lang), force, settings, True)
@@ -183,7 +183,7 @@ def backfill(
 
 
 def _db():
-    from delivery.store import connect
+    from nightdesk.delivery.store import connect
 
     return connect(_settings().delivery.db_url)
 
@@ -195,7 +195,7 @@ def subscribers_add(
     lang: str = typer.Option("en", "--lang", help="en, zh-Hant, zh-Hans or bilingual."),
 ) -> None:
     """Add or re-activate a subscriber."""
-    from delivery.store import SubscriberError, add_subscriber
+    from nightdesk.delivery.store import SubscriberError, add_subscriber
 
     try:
         sub = add_subscriber(_db(), email, name=name, language=lang)
@@ -207,7 +207,7 @@ def subscribers_add(
 @subs_app.command("remove")
 def subscribers_remove(email: str) -> None:
     """Unsubscribe an address (kept in the database with status 'unsubscribed')."""
-    from delivery.store import SubscriberError, set_status
+    from nightdesk.delivery.store import SubscriberError, set_status
 
     try:
         found = set_status(_db(), email, "unsubscribed")
@@ -221,7 +221,7 @@ def subscribers_remove(email: str) -> None:
 @subs_app.command("list")
 def subscribers_list(status: Optional[str] = typer.Option(None, "--status")) -> None:
     """List subscribers: email, language, status."""
-    from delivery.store import list_subscribers
+    from nightdesk.delivery.store import list_subscribers
 
     for s in list_subscribers(_db(), status=status):
         typer.echo(f"{s.email}\t{s.language}\t{s.status}\t{s.name}")
@@ -230,7 +230,7 @@ def subscribers_list(status: Optional[str] = typer.Option(None, "--status")) -> 
 @subs_app.command("import")
 def subscribers_import(file: Path) -> None:
     """Import a CSV with columns email,name,language; bad rows are reported, the rest imported."""
-    from delivery.store import import_csv
+    from nightdesk.delivery.store import import_csv
 
     if not file.exists():
         _fail(f"{file}: no such file")
@@ -243,7 +243,7 @@ def subscribers_import(file: Path) -> None:
 @subs_app.command("export")
 def subscribers_export() -> None:
     """Write all subscribers as CSV to stdout."""
-    from delivery.store import export_csv
+    from nightdesk.delivery.store import export_csv
 
     typer.echo(export_csv(_db()), nl=False)
 
@@ -254,8 +254,8 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
     day = _parse_date(date)
     settings = _settings()
     _quiet_prefect()
-    from flows.deliver import DeliveryError, deliver_note
-    from rendering.publish import PublishError
+    from nightdesk.flows.deliver import DeliveryError, deliver_note
+    from nightdesk.rendering.publish import PublishError
 
     try:
         rep = deliver_note(day, settings)
@@ -267,8 +267,5 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
 
 
 def main() -> None:  # pragma: no cover
+    """Console-script entry point."""
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

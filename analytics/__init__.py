@@ -1,0 +1,1 @@
+"""Pure pandas/numpy analytics: frames in, frames or dataclasses out; no I/O, no other nightdesk package."""
