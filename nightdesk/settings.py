@@ -35,6 +35,20 @@ class MomentumSettings(_Strict):
     decluster_days: int = Field(21, ge=1, description="one event per this many sessions")
 
 
+class StorySettings(_Strict):
+    """Thresholds that pick the story of the day and guard the note's sentences (NOTE_SPEC: story of the day)."""
+
+    momentum_z: float = Field(2.0, gt=0, description="|L/S z| at or beyond this: a momentum crash or rally")
+    index_pct: float = Field(2.0, gt=0, description="|index return| at or beyond this (%): an index selloff or rally")
+    breadth_extreme_pctile: float = Field(5.0, gt=0, lt=50, description="breadth at or below this percentile of its past year (or at or above 100 minus it): a rotation day")
+    group_z: float = Field(2.5, gt=0, description="a sector or theme with |z| at or beyond this: a rotation day")
+    lead_share_pct: float = Field(60.0, gt=50, le=100, description="a leg 'leads' the L/S move when it carries at least this share of it")
+    flat_index_pct: float = Field(1.0, gt=0, description="|index return| below this (%): the index was flat ('only', de-grossing)")
+    broad_breadth_pct: float = Field(60.0, gt=50, lt=100, description="share of members beating the index at or above this: broad gains (de-grossing)")
+    extreme_rank_pctile: float = Field(2.0, gt=0, lt=50, description="at or below this percentile (or at or above 100 minus it) a figure is given as a rank")
+    history_direction_pct: float = Field(1.0, ge=0, description="a one-month median L/S after past events beyond this (%) counts as a direction in the bottom line")
+
+
 class SmtpSettings(_Strict):
     """SMTP transport; used only when ``delivery.transport == 'smtp'``."""
 
@@ -77,6 +91,7 @@ class Settings(BaseSettings):
     late_data_window_s: float = Field(5400.0, ge=0, description="how long the nightly run waits for the close to arrive")
     late_data_poll_s: float = Field(300.0, gt=0, description="wait between freshness checks")
     momentum: MomentumSettings = MomentumSettings()
+    story: StorySettings = StorySettings()
     delivery: DeliverySettings = DeliverySettings()
 
     @field_validator("cache_dir")
