@@ -46,7 +46,10 @@ class MarketData:
     provider : str
         Provider name.
     sources : dict
-        Input name -> attribution line for the data appendix.
+        Input name -> attribution line for the data appendix (names sources, never file paths).
+    as_of : dict
+        Input name -> the date its data describes (see :mod:`marketdata.staleness`: ``prices``,
+        ``membership``, ``reference``, ``letf_aum``, ``factors``, ``flows``).
     """
 
     date: dt.date
@@ -60,6 +63,7 @@ class MarketData:
     provider: str
     sources: dict[str, str] = field(default_factory=dict)
     options: pd.DataFrame | None = None
+    as_of: dict[str, dt.date] = field(default_factory=dict)
 
 
 class Provider(Protocol):
