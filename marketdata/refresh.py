@@ -68,6 +68,10 @@ class RefreshContext:
     file: Path | None = None
     today: dt.date = field(default_factory=dt.date.today)
     sec_user_agent: str = "nightdesk admin@nightdesk.invalid"
+    min_members: int = 400
+    """a constituents table with fewer rows is refused (a truncated download must not replace membership)"""
+    min_cap_coverage: float = 0.8
+    """a cap table matching fewer of the members is refused"""
 
 
 class Adapter(Protocol):
@@ -114,7 +118,7 @@ def http_getter(timeout_s: float, user_agent: str | None = None) -> Getter:
 
 
 # ----- index membership -------------------------------------------------------------------------
-def parse_constituents_csv(body: bytes, *, snapshot: dt.date) -> pd.DataFrame:
+def parse_constituents_csv(body: bytes, *, snapshot: dt.date, min_rows: int = 400) -> pd.DataFrame:
     """The datasets/s-and-p-500-companies CSV (``Symbol,Security,GICS Sector,GICS Sub-Industry,...``) ->
     rows of the ``sectors`` table for one snapshot (tickers with '-' for share classes, as Yahoo)."""
     raw = pd.read_csv(io.BytesIO(body))
@@ -128,7 +132,7 @@ def parse_constituents_csv(body: bytes, *, snapshot: dt.date) -> pd.DataFrame:
         "sector": raw["GICS Sector"],
         "sub_industry": raw.get("GICS Sub-Industry", pd.Series(pd.NA, index=raw.index)),
     })
-    if len(out) < 400 or out["ticker"].duplicated().any():
+    if len(out) < min_rows or out["ticker"].duplicated().any():
         raise DataError(f"constituents table: {len(out)} rows, {int(out['ticker'].duplicated().sum())} duplicate tickers; an S&P 500 table has about 503 unique")
     return out
 
@@ -137,7 +141,7 @@ class DatasetsGithubMembership:
     name = "datasets-github"
 
     def fetch(self, ctx: RefreshContext) -> Fetched:
-        rows = parse_constituents_csv(ctx.get(ctx.url or CONSTITUENTS_URL, {}), snapshot=ctx.today)
+        rows = parse_constituents_csv(ctx.get(ctx.url or CONSTITUENTS_URL, {}), snapshot=ctx.today, min_rows=ctx.min_members)
         return Fetched(rows, f"S&P 500 constituents with GICS sector (datasets/s-and-p-500-companies, ODC-PDDL), read {ctx.today}", ctx.today)
 
 
@@ -155,7 +159,7 @@ class FileMembership:
             rows = rows[pd.to_datetime(rows["snapshot"]) == pd.Timestamp(snap)].assign(snapshot=snap.isoformat())
         else:
             snap = ctx.today
-            rows = parse_constituents_csv(path.read_bytes(), snapshot=snap)
+            rows = parse_constituents_csv(path.read_bytes(), snapshot=snap, min_rows=ctx.min_members)
         return Fetched(rows, "index membership: vendor file", snap)
 
 
@@ -264,7 +268,7 @@ class SecCaps:
         joined = tickers.merge(shares, on="cik", how="inner")
         joined["exchange"] = joined["exchange"].map(SEC_EXCHANGES).fillna(joined["exchange"])
         rows = caps_from_shares(joined, closes, members, as_of=last)
-        if len(rows) < 0.8 * len(members):
+        if len(rows) < ctx.min_cap_coverage * len(members):
             raise DataError(f"SEC shares: only {len(rows)} of {len(members)} members matched; refusing a partial cap table")
         return Fetched(rows, f"shares outstanding from SEC EDGAR filings (XBRL frames, public) x closes of {last}; index weights not float-adjusted", last)
 
@@ -487,7 +491,7 @@ def apply_refresh(store: Store, what: str, fetched: Fetched) -> RefreshResult:
 
 
 def refresh_table(what: str, settings: "Settings", *, file: Path | None = None, today: dt.date | None = None,
-                  getter: Getter | None = None) -> RefreshResult:
+                  getter: Getter | None = None, **checks) -> RefreshResult:
     """Refresh one input (``membership``, ``caps``, ``letf_aum``, ``factors``) of the store ``settings`` name.
 
     ``file`` (or ``settings.refresh.<what>.file``) selects the vendor-file adapter.
@@ -502,6 +506,6 @@ def refresh_table(what: str, settings: "Settings", *, file: Path | None = None, 
     store = Store(settings.store.dir)
     store.manifest()  # a clear error before any download when there is no store
     ctx = RefreshContext(store=store, get=getter or http_getter(settings.refresh.timeout_s, settings.refresh.sec_user_agent),
-                         url=cfg.url, file=file, today=today or dt.date.today(), sec_user_agent=settings.refresh.sec_user_agent)
+                         url=cfg.url, file=file, today=today or dt.date.today(), sec_user_agent=settings.refresh.sec_user_agent, **checks)
     fetched = REFRESHERS[what][name]().fetch(ctx)
     return apply_refresh(store, what, fetched)
