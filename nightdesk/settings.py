@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     provider: Literal["sample", "parquet", "csv", "yfinance", "store"] = "sample"
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
     store: StoreSettings = StoreSettings()
-    flows: FlowsSettings = FlowsSettings()
+    flows: FlowsSettings = Field(default_factory=FlowsSettings)
     refresh: RefreshSettings = RefreshSettings()
     staleness: StalenessSettings = StalenessSettings()
     options_dir: Path | None = Field(None, description="SPY option open interest, <dir>/<YYYY-MM-DD>.csv: enables dealer gamma (GEX)")
