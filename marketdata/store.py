@@ -1,10 +1,11 @@
-"""A local market-data store: prices in yearly Parquet partitions, reference tables beside them,
-and one ``manifest.json`` that says which files make up the store.
+"""A local market-data store: prices in yearly partitions, reference tables beside them, and one
+``manifest.json`` that says which files make up the store.
 
 Layout under the store folder (``settings.store.dir``)::
 
     manifest.json                    the current generation: files, sources, as-of dates
-    prices/<year>.<token>.parquet    wide adjusted closes (date x ticker, float32, as the sample)
+    prices/<year>.<token>.arrow      wide adjusted closes (date x ticker, float32, as the sample),
+                                     Arrow IPC (Feather v2), uncompressed
     ref/<token>/<name>               sectors.csv, reference.csv, letf_registry.csv, ff_factors_daily.parquet
     .lock                            held (flock) by the one writer
 
@@ -16,7 +17,10 @@ removed by the next commit. A commit keeps the previous generation's files, so a
 opened the previous manifest can still finish.
 
 Closes are stored as float32, the precision of the bundled sample: the same closes give the same
-frame whichever source (sample, CSV or Parquet drop, Yahoo) delivered them.
+frame whichever source (sample, CSV or Parquet drop, Yahoo) delivered them. Partitions are Arrow
+IPC, not Parquet: with 716 columns a year, twelve Parquet files cost 0.8-1.2 s to read (every
+column chunk of every file decoded apart), twelve uncompressed IPC files 0.02 s (11.5 MB on disk
+against 9.4 MB for the sample's one zstd Parquet file).
 """
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
 from nightdesk.marketdata.base import DataError
@@ -134,15 +140,18 @@ class Store:
         files = [self.root / f for y, f in sorted(p["partitions"].items()) if lo.year <= int(y) <= hi.year]
         if not files:
             return pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=pd.Index(p["columns"]), dtype="float64")
-        tables = [pq.read_table(f) for f in files]
-        table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-        wide = table.to_pandas()
-        if "date" in wide.columns:
-            wide = wide.set_index("date")
-        wide = wide.reindex(columns=p["columns"]).astype("float64")
-        wide.index = pd.DatetimeIndex(wide.index, name="date").as_unit("us")  # as read_prices_file gives
-        wide.columns = pd.Index(wide.columns, dtype="str")
-        wide.columns.name = None
+        columns = list(p["columns"])
+        where = {c: i for i, c in enumerate(columns)}
+        blocks, dates = [], []
+        for f in files:  # one float32 block per year, laid into the store's columns, then one float64 frame
+            table = feather.read_table(f, memory_map=False)
+            names = [c for c in table.column_names if c != "date"]
+            block = np.full((table.num_rows, len(columns)), np.nan, dtype="float32")
+            block[:, [where[c] for c in names]] = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in names])
+            blocks.append(block)
+            dates.append(table.column("date").to_numpy())
+        index = pd.DatetimeIndex(np.concatenate(dates), name="date").as_unit("us")  # as read_prices_file gives
+        wide = pd.DataFrame(np.concatenate(blocks).astype("float64"), index=index, columns=pd.Index(columns, dtype="str"))
         return wide.loc[lo:hi]
 
     def read_table(self, name: str, *, manifest: dict | None = None) -> pd.DataFrame:
@@ -175,12 +184,12 @@ class Store:
         return f"g{generation}-{secrets.token_hex(4)}"
 
     def _write_partition(self, year: int, frame: pd.DataFrame, token: str) -> str:
-        rel = f"prices/{year}.{token}.parquet"
+        rel = f"prices/{year}.{token}.arrow"
         (self.root / "prices").mkdir(parents=True, exist_ok=True)
         out = frame.astype("float32")
         out.index = pd.DatetimeIndex(out.index, name="date").as_unit("us")  # one unit in every partition
         sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(out, preserve_index=True), sink, compression="zstd")
+        feather.write_feather(pa.Table.from_pandas(out, preserve_index=True), sink, compression="uncompressed")
         _write_bytes_durably(self.root / rel, sink.getvalue().to_pybytes())
         return rel
 

@@ -146,7 +146,7 @@ def test_an_update_killed_midway_leaves_the_store_as_it_was(tmp_path, kill_point
         line = child.stdout.readline()
         assert line.strip() == "READY", child.stderr.read()
         new_files = {p for p in root.rglob("*") if p.is_file()} - files_before
-        assert any(p.suffix == ".parquet" for p in new_files)  # the new partition was written ...
+        assert any(p.suffix == ".arrow" for p in new_files)  # the new partition was written ...
         child.send_signal(signal.SIGKILL)
         assert child.wait(30) == -signal.SIGKILL
     finally:
