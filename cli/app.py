@@ -172,7 +172,7 @@ def data_seed(
 
 @data_app.command("update")
 def data_update(
-    through: Optional[str] = typer.Option(None, "--through", help="Last session to append (default: today)."),
+    through: Optional[str] = typer.Option(None, "--through", help="Last session to append (default: the last session whose close is final)."),
     source: Optional[str] = typer.Option(None, "--source", help="yfinance, parquet, csv or sample (default: settings store.source)."),
     source_dir: Optional[Path] = typer.Option(None, "--source-dir", help="Vendor drop folder for parquet/csv."),
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
@@ -197,6 +197,8 @@ def data_update(
         typer.echo(f"re-adjusted history of {len(rep.readjusted)} tickers: {', '.join(sorted(rep.readjusted)[:10])}")
     for f in rep.flags:
         typer.echo(f"  flagged {f['date']} {f['ticker']}: {f['check']} ({f['detail']})")
+    if rep.unavailable:
+        typer.echo(f"not yet available from the source: {', '.join(d.isoformat() for d in rep.unavailable)}")
     for day_s, why in rep.refused.items():
         typer.secho(f"error: session {day_s} not appended: {why}", fg="red", err=True)
     if rep.refused:

@@ -18,13 +18,15 @@ from prefect import flow, get_run_logger, task
 
 from nightdesk.analytics.quality import quality_gate
 from nightdesk.marketdata.base import DataError
-from nightdesk.marketdata.calendar import nyse, sessions_between
+from nightdesk.marketdata.calendar import last_closed_session, nyse, sessions_between
 from nightdesk.marketdata.directory import SAMPLE_DIR
 from nightdesk.marketdata.refresh import REFRESHERS, refresh_table
 from nightdesk.marketdata.registry import get_provider
 from nightdesk.marketdata.store import Commit, Store
 from nightdesk.settings import Settings
 
+CLOSE_SETTLE_S = 1800.0
+"""Closes are asked for no sooner than this after the bell (sources publish the official close late)."""
 READJUST_TOL = 2e-6
 """Relative difference of an overlap close (both as float32) above which a ticker's history is re-adjusted."""
 
@@ -37,7 +39,8 @@ class UpdateReport:
     store_last_after: dt.date | None
     appended: list[dt.date] = field(default_factory=list)
     seeded: bool = False
-    refused: dict[str, str] = field(default_factory=dict)  # session -> why it (and those after it) were not appended
+    refused: dict[str, str] = field(default_factory=dict)  # session -> why its data was refused (it and those after it not appended)
+    unavailable: list[dt.date] = field(default_factory=list)  # sessions the source has no closes for yet (nothing wrong)
     flags: list[dict] = field(default_factory=list)  # quality-gate flags on the appended sessions (kept; the note excludes them)
     readjusted: dict[str, float] = field(default_factory=dict)
     generation: int | None = None
@@ -113,11 +116,15 @@ def readjust_factors(stored_last: pd.Series, source_last: pd.Series) -> dict[str
     return {str(t): float(f) for t, f in moved.items()}
 
 
-def update_store(settings: Settings, through: dt.date | None = None, *, source: str | None = None) -> UpdateReport:
-    """Append the sessions after the store's last one up to ``through`` (default today) in one commit.
+def update_store(settings: Settings, through: dt.date | None = None, *, source: str | None = None,
+                 now: dt.datetime | None = None) -> UpdateReport:
+    """Append the sessions after the store's last one up to ``through`` in one commit.
 
-    A cold store (no manifest) is first seeded from the bundled sample. Nothing is written when
-    there is nothing to append; a session failing the coverage check stops the update there.
+    Only sessions whose close is final at ``now`` (default: the clock) are asked for, so an update
+    run during a session never stores a running price as a close; ``through`` defaults to the
+    last such session. A cold store (no manifest) is first seeded from the bundled sample. Nothing
+    is written when there is nothing to append; a session failing the coverage check stops the
+    update there (``refused``); sessions the source does not have yet are listed (``unavailable``).
     """
     store = Store(settings.store.dir)
     seeded = False
@@ -126,7 +133,8 @@ def update_store(settings: Settings, through: dt.date | None = None, *, source: 
         seeded = True
     m = store.manifest()
     last = dt.date.fromisoformat(m["prices"]["last"])
-    through = through or dt.date.today()
+    closed = last_closed_session(now or dt.datetime.now(dt.timezone.utc), settle_s=CLOSE_SETTLE_S)
+    through = min(through or closed, closed)
     report = UpdateReport(last, last, seeded=seeded, generation=m["generation"])
     wanted = [d for d in sessions_between(last + dt.timedelta(days=1), through)] if through > last else []
     if not wanted:
@@ -137,18 +145,13 @@ def update_store(settings: Settings, through: dt.date | None = None, *, source: 
     fetched = fetched[~fetched.index.duplicated(keep="last")].sort_index()
     overlap = fetched.loc[fetched.index == pd.Timestamp(last)]
     new = fetched.loc[fetched.index.isin(pd.DatetimeIndex([pd.Timestamp(d) for d in wanted]))]
+    have = set(new.index.date)
+    first_gap = next((d for d in wanted if d not in have), None)
+    if first_gap is not None:  # no holes: stop before the first session the source lacks
+        report.unavailable = [d for d in wanted if d >= first_gap]
+        new = new.loc[new.index < pd.Timestamp(first_gap)]
     if new.empty:
-        report.refused[wanted[0].isoformat()] = f"the source ({name}) has no closes after {last}"
         return report
-    missing_first = [d for d in wanted if pd.Timestamp(d) < new.index[0]]
-    if missing_first:
-        report.refused[missing_first[0].isoformat()] = f"the source ({name}) has no closes for it"
-        return report
-    expected = [pd.Timestamp(d) for d in wanted if pd.Timestamp(d) <= new.index[-1]]
-    gaps = [d for d in expected if d not in new.index]
-    if gaps:  # no holes: stop before the first missing session
-        new = new.loc[: gaps[0] - pd.Timedelta(days=1)]
-        report.refused[gaps[0].date().isoformat()] = f"the source ({name}) has no closes for it"
     tail = store.read_prices(manifest=m).iloc[-300:]
     ref = {t: store.read_table(t, manifest=m) for t in ("sectors", "letf_registry")}
     accepted, refused, flags = check_new_sessions(tail, new, ref["sectors"], ref["letf_registry"], min_coverage=settings.store.min_coverage)
@@ -181,6 +184,7 @@ def data_update(through: dt.date | None = None, settings: Settings | None = None
     for day, why in rep.refused.items():
         log.warning("session %s not appended: %s", day, why)
     return {"appended": [d.isoformat() for d in rep.appended], "refused": rep.refused, "flags": len(rep.flags),
+            "unavailable": [d.isoformat() for d in rep.unavailable],
             "last": rep.store_last_after.isoformat() if rep.store_last_after else None}
 
 

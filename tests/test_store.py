@@ -249,3 +249,27 @@ def test_stale_inputs_limits_are_strict_and_future_data_is_fresh():
     out = stale_inputs(as_of, day, {"letf_aum": 35, "factors": 75, "membership": 100})
     assert [(s.input, s.age_days, s.limit_days) for s in out] == [("factors", 76, 75)]
     assert stale_inputs(as_of, day, {}) == []
+
+
+def test_an_update_during_a_session_takes_only_final_closes(tmp_path):
+    """Asked at 15:00 New York time on 2026-08-03, the source's 'close' for that day is a running price:
+    the update stops at 2026-07-31; sessions the source lacks are listed, not refused."""
+    from nightdesk.flows.data import update_store
+
+    root = tmp_path / "store"
+    Store(root).seed(SAMPLE_DIR, through=dt.date(2026, 7, 29))
+    drop = make_drop(tmp_path / "drop", start="2026-07-30")
+    s = store_settings(root, drop)
+    rep = update_store(s, dt.date(2026, 8, 3), now=dt.datetime(2026, 8, 3, 19, 0, tzinfo=dt.timezone.utc))
+    assert rep.appended == [dt.date(2026, 7, 30), dt.date(2026, 7, 31)] and rep.unavailable == [] and rep.refused == {}
+    rep = update_store(s, dt.date(2026, 8, 5), now=dt.datetime(2026, 8, 6, 12, 0, tzinfo=dt.timezone.utc))
+    assert rep.appended == [DAY] and rep.unavailable == [dt.date(2026, 8, 4), dt.date(2026, 8, 5)] and rep.refused == {}
+
+
+def test_the_note_flow_fetches_from_the_store(updated_store):
+    """``nightdesk run --provider store`` hands the flow's fetch task the provider name and the store as data_dir."""
+    from nightdesk.flows.nightly import fetch
+
+    root, _, _ = updated_store
+    md = fetch.fn("store", DAY, False, Settings(provider="store", data_dir=root))
+    assert md.provider == "store" and md.px_close.index[-1].date() == DAY and md.as_of["prices"] == DAY
