@@ -257,6 +257,17 @@ def data_status(
         typer.echo(f"  as of {name}: {as_of}{mark}")
 
 
+@data_app.command("serve")
+def data_serve() -> None:
+    """Serve the reference refreshes, each on its own cron (settings refresh.<what>.cron, America/New_York)."""
+    _quiet_prefect()
+    from prefect import serve as prefect_serve
+
+    from nightdesk.flows.data import data_deployments
+
+    prefect_serve(*data_deployments(_settings()))
+
+
 def nightly_schedule(cron: str):
     """The nightly schedule: ``cron`` in America/New_York (default 18:30 Mon-Fri)."""
     from prefect.schedules import Cron

@@ -209,6 +209,6 @@ def data_deployments(settings: Settings) -> list:
     """One deployment per reference refresh, each on its own cron (America/New_York)."""
     from prefect.schedules import Cron
 
-    return [refresh_reference.to_deployment(name=f"refresh-{what}", parameters={"what": what},
+    return [refresh_reference.to_deployment(name=f"refresh-{what.replace('_', '-')}", parameters={"what": what},
                                              schedule=Cron(getattr(settings.refresh, what).cron, timezone="America/New_York"))
             for what in REFRESHERS]

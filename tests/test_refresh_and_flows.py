@@ -243,3 +243,21 @@ def test_live_finra_file(sample_provider, tmp_path):
     day = previous_session(dt.date.today())
     got = fetch_finra_days(tmp_path, [day, previous_session(day)], base_url=FlowsConfig().finra_url)
     assert got
+
+
+def test_the_prefect_flows_refresh_and_update(store_dir, fixture_server, prefect_harness, tmp_path):
+    """The scheduled flows are the same functions as tasks: a real Prefect run of each."""
+    from nightdesk.flows.data import data_deployments, data_update, refresh_reference
+
+    s = settings_for(store_dir, factors={"url": f"{fixture_server}/french"})
+    out = refresh_reference("factors", s)
+    assert out["as_of"] == "2026-04-30" and out["generation"] == 2
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "prices.parquet").symlink_to(SAMPLE_DIR / "prices.parquet")
+    s = Settings(store={"dir": store_dir, "source": "parquet", "source_dir": drop})
+    assert data_update(dt.date(2026, 8, 5), s) == {"appended": [], "refused": {}, "flags": 0, "unavailable": ["2026-08-04", "2026-08-05"],
+                                                  "last": "2026-08-03"}
+    deps = {d.name: d for d in data_deployments(Settings())}
+    assert sorted(deps) == ["refresh-caps", "refresh-factors", "refresh-letf-aum", "refresh-membership"]
+    assert deps["refresh-letf-aum"].parameters == {"what": "letf_aum"} and deps["refresh-letf-aum"].schedules[0].schedule.cron == "0 7 * * 1-5"
