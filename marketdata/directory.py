@@ -123,6 +123,7 @@ class DirectoryProvider:
         self.root = Path(root)
         self.name = name
         self.flows_config = flows or FlowsConfig(seed=flows_seed)
+        self.survivorship_biased = self.root == SAMPLE_DIR  # the sample holds 2026 members only
         if not self.root.is_dir():
             raise DataError(f"data directory {self.root} does not exist")
         self._prices: pd.DataFrame | None = None

@@ -139,6 +139,7 @@ class MarketDataBatch:
             sources=self.provider.sources(),
             options=load_options(self.options_dir, day),
             as_of=as_of,
+            survivorship_biased=bool(getattr(self.provider, "survivorship_biased", False)),
         )
 
 

@@ -30,6 +30,11 @@ class StoreProvider:
             self._manifest = self.store.manifest()
         return self._manifest
 
+    @property
+    def survivorship_biased(self) -> bool:
+        """True when the store was seeded from the bundled sample (its universe: 2026 members only)."""
+        return any(s["source"] == "sample" for s in self.manifest()["prices"].get("spans", []))
+
     def coverage(self) -> tuple[dt.date, dt.date]:
         p = self.manifest()["prices"]
         return dt.date.fromisoformat(p["first"]), dt.date.fromisoformat(p["last"])

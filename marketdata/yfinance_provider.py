@@ -28,6 +28,7 @@ class YFinanceProvider(DirectoryProvider):
     def __init__(self, *, flows_seed: int = 20260204, flows: FlowsConfig | None = None, tickers: list[str] | None = None):
         super().__init__(SAMPLE_DIR, name="yfinance", flows_seed=flows_seed, flows=flows)
         self._tickers = tickers or list(pd.read_parquet(SAMPLE_DIR / "prices.parquet").columns)
+        self.survivorship_biased = tickers is None  # the sample's tickers: 2026 members only
 
     def download(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Adjusted closes for ``start..end`` only (what ``nightdesk data update`` asks for)."""

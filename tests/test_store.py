@@ -236,6 +236,7 @@ def test_cli_update_reports_and_bad_dates(tmp_path):
 # ----- staleness -------------------------------------------------------------------------------
 def test_as_of_of_every_input_on_the_sample(sample_provider):
     md = load_market_data(sample_provider, DAY, history_days=700, flows_window_days=5)
+    assert md.survivorship_biased
     assert md.as_of == {"prices": DAY, "membership": dt.date(2025, 4, 1), "reference": dt.date(2024, 12, 31),
                         "letf_aum": dt.date(2019, 12, 31), "factors": dt.date(2026, 4, 30), "flows": DAY}
     limits = Settings().staleness.model_dump()
@@ -273,3 +274,4 @@ def test_the_note_flow_fetches_from_the_store(updated_store):
     root, _, _ = updated_store
     md = fetch.fn("store", DAY, False, Settings(provider="store", data_dir=root))
     assert md.provider == "store" and md.px_close.index[-1].date() == DAY and md.as_of["prices"] == DAY
+    assert md.survivorship_biased  # seeded from the sample: still its 2026 members only
