@@ -93,13 +93,33 @@ class RefreshSource(_Strict):
     cron: str = Field(..., description="schedule, America/New_York")
 
 
+class MembershipRefresh(RefreshSource):
+    source: str = "datasets-github"
+    cron: str = "0 7 * * 1"
+
+
+class CapsRefresh(RefreshSource):
+    source: str = "sec"
+    cron: str = "0 7 * * 2"
+
+
+class LetfAumRefresh(RefreshSource):
+    source: str = "yahoo"
+    cron: str = "0 7 * * 1-5"
+
+
+class FactorsRefresh(RefreshSource):
+    source: str = "french"
+    cron: str = "0 7 1,15 * *"
+
+
 class RefreshSettings(_Strict):
     """Reference data refreshes: index membership, shares/caps, LETF AUM, Ken French factors."""
 
-    membership: RefreshSource = RefreshSource(source="datasets-github", cron="0 7 * * 1")
-    caps: RefreshSource = RefreshSource(source="sec", cron="0 7 * * 2")
-    letf_aum: RefreshSource = RefreshSource(source="yahoo", cron="0 7 * * 1-5")
-    factors: RefreshSource = RefreshSource(source="french", cron="0 7 1,15 * *")
+    membership: MembershipRefresh = MembershipRefresh()
+    caps: CapsRefresh = CapsRefresh()
+    letf_aum: LetfAumRefresh = LetfAumRefresh()
+    factors: FactorsRefresh = FactorsRefresh()
     sec_user_agent: str = Field("nightdesk research-note generator admin@nightdesk.invalid",
                                 description="SEC asks for a name and contact e-mail in the User-Agent")
     timeout_s: float = Field(60.0, gt=0)

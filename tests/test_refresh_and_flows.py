@@ -261,3 +261,24 @@ def test_the_prefect_flows_refresh_and_update(store_dir, fixture_server, prefect
     deps = {d.name: d for d in data_deployments(Settings())}
     assert sorted(deps) == ["refresh-caps", "refresh-factors", "refresh-letf-aum", "refresh-membership"]
     assert deps["refresh-letf-aum"].parameters == {"what": "letf_aum"} and deps["refresh-letf-aum"].schedules[0].schedule.cron == "0 7 * * 1-5"
+
+
+def test_settings_select_the_flows_and_the_cli_refreshes(store_dir, fixture_server, tmp_path, monkeypatch, sample_provider):
+    from typer.testing import CliRunner
+
+    from nightdesk.cli import app
+    from nightdesk.marketdata.registry import provider_from_settings
+
+    vendor_flows_csv(tmp_path / "flows", sample_provider.prices(dt.date(2026, 1, 26), dt.date(2026, 2, 4)).index)
+    s = Settings(flows={"source": "auto", "dir": tmp_path / "flows", "vendor_name": "Acme"})
+    md = load_market_data(provider_from_settings(s), dt.date(2026, 2, 4), history_days=700, flows_window_days=5)
+    assert md.flows_simulated is False and md.sources["flows"].startswith("Acme:")
+    runner = CliRunner()
+    monkeypatch.setenv("NIGHTDESK_REFRESH__FACTORS__URL", f"{fixture_server}/french")
+    res = runner.invoke(app, ["data", "refresh", "factors", "--store-dir", str(store_dir)])
+    assert res.exit_code == 0, res.output
+    assert "factors: Kenneth R. French Data Library" in res.output and "as of 2026-04-30" in res.output
+    res = runner.invoke(app, ["data", "refresh", "prices", "--store-dir", str(store_dir)])
+    assert res.exit_code == 2 and "error: refresh 'prices': unknown input" in res.output
+    res = runner.invoke(app, ["data", "refresh", "caps", "--file", str(tmp_path / "missing.csv"), "--store-dir", str(store_dir)])
+    assert res.exit_code == 2 and "no such file" in res.output and "Traceback" not in res.output
