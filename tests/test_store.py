@@ -268,10 +268,11 @@ def test_an_update_during_a_session_takes_only_final_closes(tmp_path):
 
 
 def test_the_note_flow_fetches_from_the_store(updated_store):
-    """``nightdesk run --provider store`` hands the flow's fetch task the provider name and the store as data_dir."""
+    """``nightdesk run --provider store`` hands the flow's fetch task the provider name, with the store folder
+    in ``store.dir`` (and in ``data_dir``, which the fetch reads until it builds providers from settings)."""
     from nightdesk.flows.nightly import fetch
 
     root, _, _ = updated_store
-    md = fetch.fn("store", DAY, False, Settings(provider="store", data_dir=root))
+    md = fetch.fn("store", DAY, False, Settings(provider="store", data_dir=root, store={"dir": root}))
     assert md.provider == "store" and md.px_close.index[-1].date() == DAY and md.as_of["prices"] == DAY
     assert md.survivorship_biased  # seeded from the sample: still its 2026 members only
