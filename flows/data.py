@@ -152,7 +152,7 @@ def update_store(settings: Settings, through: dt.date | None = None, *, source: 
         new = new.loc[new.index < pd.Timestamp(first_gap)]
     if new.empty:
         return report
-    tail = store.read_prices(manifest=m).iloc[-300:]
+    tail = store.read_prices(last - dt.timedelta(days=450), last, manifest=m).iloc[-300:]  # the gate's look-back
     ref = {t: store.read_table(t, manifest=m) for t in ("sectors", "letf_registry")}
     accepted, refused, flags = check_new_sessions(tail, new, ref["sectors"], ref["letf_registry"], min_coverage=settings.store.min_coverage)
     report.refused.update(refused)

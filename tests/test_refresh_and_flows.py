@@ -229,6 +229,8 @@ LIVE = {
 @pytest.mark.live
 @pytest.mark.parametrize("what", sorted(LIVE))
 def test_live_endpoint_parses(what, seeded):
+    if what == "letf_aum":
+        pytest.importorskip("yfinance")
     s = Settings()
     ctx = RefreshContext(store=Store(seeded), get=http_getter(60, s.refresh.sec_user_agent))
     fetched = LIVE[what](ctx)
