@@ -88,7 +88,7 @@ def run(
     langs = _parse_langs(lang)
     settings = _store_as_data_dir(_settings(provider=provider, data_dir=data_dir, output_dir=output_dir))
     _quiet_prefect()
-    from nightdesk.analytics.facts import FactsError
+    from nightdesk.facts import FactsError
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import regenerate_note
     from nightdesk.marketdata.base import DataError
@@ -113,7 +113,7 @@ def data_check(
 ) -> None:
     """Run the data-quality gate for a date and list what it excludes."""
     from nightdesk.analytics.quality import DataQualityError
-    from nightdesk.flows.nightly import gate
+    from nightdesk.facts import gate
     from nightdesk.marketdata.base import DataError
     from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
 
@@ -122,16 +122,16 @@ def data_check(
         prov = provider_from_settings(settings)
         day = resolve_date(prov, _parse_date(date), snap=snap)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
-        g = gate.fn(md)  # the same gate the note runs
+        g = gate(md)  # the same gate the note runs
     except (DataError, DataQualityError) as exc:
         _fail(str(exc))
-    window, n_ok = g["window_flags"], g["n_usable"]
+    window, n_ok = g.window_flags, g.n_usable
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
     for check, n in window.groupby("check").size().items():
         typer.echo(f"  {check}: {n}")
     for r in window[window["check"] != "stale_close"].itertuples():
         typer.echo(f"  {r.date.date()} {r.ticker}: {r.detail}")
-    for r in g["flags"]["on_date"]:
+    for r in g.flags["on_date"]:
         typer.echo(f"  on {day}: {r['ticker']} {r['check']} ({r['detail']})")
 
 

@@ -59,7 +59,7 @@ def vendor_flows_csv(folder: Path, sessions: pd.DatetimeIndex) -> Path:
 
 
 def test_a_vendor_flows_file_makes_the_flows_real(sample_provider, tmp_path):
-    from nightdesk.flows.nightly import compute_facts
+    from nightdesk import facts
 
     day = dt.date(2026, 2, 4)
     sessions = sample_provider.prices(dt.date(2025, 12, 1), day).index
@@ -69,10 +69,10 @@ def test_a_vendor_flows_file_makes_the_flows_real(sample_provider, tmp_path):
     assert md.flows_simulated is False and set(md.flows["ticker"]) == {"AAPL", "MSFT", "NVDA", "TSLA", "AMD"}
     assert md.sources["flows"] == "Acme Flow Analytics: retail and institutional buy/sell notional by ticker and time of day"
     assert md.as_of["flows"] == day
-    facts = compute_facts(md, Settings())
-    fl = facts["flows"]
-    assert fl["available"] is True and fl["simulated"] is False and facts["meta"]["simulated"] == []
-    assert facts["meta"]["sources"]["flows"].startswith("Acme Flow Analytics")
+    record = json.loads(facts.to_json(facts.compute(md, Settings())))
+    fl = record["flows"]
+    assert fl["available"] is True and fl["simulated"] is False and record["meta"]["simulated"] == []
+    assert record["meta"]["sources"]["flows"].startswith("Acme Flow Analytics")
     # the day's retail intensity is the file's own: net over gross of the five names
     today = md.flows[md.flows["date"] == pd.Timestamp(day)]
     expect = (today["retail_buy_usd"].sum() - today["retail_sell_usd"].sum()) / (today["retail_buy_usd"].sum() + today["retail_sell_usd"].sum())
@@ -247,6 +247,7 @@ def test_live_finra_file(sample_provider, tmp_path):
     assert got
 
 
+@pytest.mark.slow
 def test_the_prefect_flows_refresh_and_update(store_dir, fixture_server, prefect_harness, tmp_path):
     """The scheduled flows are the same functions as tasks: a real Prefect run of each."""
     from nightdesk.flows.data import data_deployments, data_update, refresh_reference

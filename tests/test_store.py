@@ -85,16 +85,18 @@ def test_update_appends_only_the_missing_sessions(updated_store):
 
 
 def test_facts_from_the_store_equal_facts_from_the_sample(updated_store):
-    from nightdesk.flows.nightly import facts_for_dates
+    from nightdesk import facts
 
     root, _, _ = updated_store
     settings = Settings()
     out = {}
     for name, prov in (("store", get_provider("store", store_dir=root)), ("sample", get_provider("sample"))):
         md = load_market_data(prov, DAY, history_days=settings.history_days)
-        out[name] = facts_for_dates({DAY: md}, settings)[DAY]
-        assert not isinstance(out[name], Exception), out[name]
+        record = facts.compute_many([md], settings)[DAY]  # the facts layer's entry point
+        assert not isinstance(record, Exception), record
+        out[name] = json.loads(facts.to_json(record))
     # the provider's name and its attribution lines differ by design; every figure is byte-identical
+    assert out["store"]["meta"]["provider"] == "store" and out["sample"]["meta"]["provider"] == "sample"
     for f in out.values():
         for key in ("provider", "sources", "survivorship_biased"):
             f["meta"].pop(key)
@@ -134,6 +136,7 @@ app(["data", "update", "--through", "2026-08-03", "--store-dir", {str(root)!r}, 
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_point", ["before_manifest_replace", "half_written_manifest"])
 def test_an_update_killed_midway_leaves_the_store_as_it_was(tmp_path, kill_point):
     root = tmp_path / "store"
@@ -268,11 +271,13 @@ def test_an_update_during_a_session_takes_only_final_closes(tmp_path):
 
 
 def test_the_note_flow_fetches_from_the_store(updated_store):
-    """``nightdesk run --provider store`` hands the flow's fetch task the provider name, with the store folder
-    in ``store.dir`` (and in ``data_dir``, which the fetch reads until it builds providers from settings)."""
-    from nightdesk.flows.nightly import fetch
+    """``nightdesk run --provider store`` puts the store folder in ``data_dir``, which the flow's fetch hands
+    to ``get_provider``; ``provider_from_settings`` (the settings-built route) reads ``store.dir``."""
+    from nightdesk.marketdata.registry import provider_from_settings
 
     root, _, _ = updated_store
-    md = fetch.fn("store", DAY, False, Settings(provider="store", data_dir=root, store={"dir": root}))
-    assert md.provider == "store" and md.px_close.index[-1].date() == DAY and md.as_of["prices"] == DAY
-    assert md.survivorship_biased  # seeded from the sample: still its 2026 members only
+    s = Settings(provider="store", data_dir=root, store={"dir": root})
+    for prov in (get_provider(s.provider, data_dir=s.data_dir, flows_seed=s.flows_seed), provider_from_settings(s)):
+        md = load_market_data(prov, DAY, history_days=700, flows_window_days=1)
+        assert md.provider == "store" and md.px_close.index[-1].date() == DAY and md.as_of["prices"] == DAY
+        assert md.survivorship_biased  # seeded from the sample: still its 2026 members only
