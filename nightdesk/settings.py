@@ -62,7 +62,7 @@ class DeliverySettings(_Strict):
 class StoreSettings(_Strict):
     """The local market-data store (``provider = "store"``) and where ``nightdesk data update`` gets new sessions."""
 
-    dir: Path = Field(Path("data/store"), description="store folder: manifest.json, prices/<year>.*.parquet, ref/*")
+    dir: Path = Field(Path("data/store"), description="store folder: manifest.json, prices/<year>.*.arrow, ref/*")
     source: Literal["yfinance", "parquet", "csv", "sample"] = Field("yfinance", description="where new sessions come from")
     source_dir: Path | None = Field(None, description="vendor drop folder for source parquet/csv (marketdata/directory.py layout)")
     min_coverage: float = Field(0.9, gt=0, le=1, description="a new session needs closes for this share of index members")
