@@ -281,3 +281,33 @@ def test_the_note_flow_fetches_from_the_store(updated_store):
         md = load_market_data(prov, DAY, history_days=700, flows_window_days=1)
         assert md.provider == "store" and md.px_close.index[-1].date() == DAY and md.as_of["prices"] == DAY
         assert md.survivorship_biased  # seeded from the sample: still its 2026 members only
+
+
+def test_a_reader_keeps_its_generation_across_a_commit(tmp_path):
+    """A provider reads the generation it opened; a commit meanwhile keeps that generation's files."""
+    from nightdesk.flows.data import update_store
+
+    root = tmp_path / "store"
+    Store(root).seed(SAMPLE_DIR, through=dt.date(2026, 7, 29))
+    reader = get_provider("store", store_dir=root)
+    assert reader.coverage()[1] == dt.date(2026, 7, 29)  # opens generation 1
+    update_store(store_settings(root, make_drop(tmp_path / "drop", start="2026-07-30")), DAY)
+    assert reader.coverage()[1] == dt.date(2026, 7, 29)
+    old = reader.prices(dt.date(2026, 1, 2), dt.date(2026, 8, 3))  # generation 1's 2026 file is still there
+    assert old.index[-1].date() == dt.date(2026, 7, 29)
+    assert get_provider("store", store_dir=root).coverage()[1] == DAY
+
+
+@pytest.mark.live
+def test_live_update_from_yahoo(tmp_path):
+    """The last sessions from Yahoo onto a store seeded from the sample (re-adjustments expected: the sample
+    is an older download)."""
+    pytest.importorskip("yfinance")
+    from nightdesk.flows.data import update_store
+    from nightdesk.marketdata.calendar import last_closed_session
+
+    root = tmp_path / "store"
+    Store(root).seed(SAMPLE_DIR)
+    s = Settings(store={"dir": root, "source": "yfinance"})
+    rep = update_store(s, last_closed_session(dt.datetime.now(dt.timezone.utc)))
+    assert rep.appended and rep.refused == {}
