@@ -12,24 +12,9 @@ from typing import Mapping
 
 import pandas as pd
 
+from nightdesk.analytics.letf import aum_as_of_date
+
 INPUTS = ("prices", "membership", "reference", "letf_aum", "factors", "flows")
-
-
-def aum_anchor_dates(aum_as_of: pd.Series) -> pd.Series:
-    """Anchor date of each AUM figure: 'YYYY-MM-DD' as is, 'YYYY-MM' -> month end, 'YYYY' -> year end.
-
-    The same reading as ``analytics.letf.aum_as_of_date`` (which the LETF section rolls from).
-
-    Examples
-    --------
-    >>> [d.date().isoformat() for d in aum_anchor_dates(pd.Series(["2026-02-03", "2025-11", "2019"]))]
-    ['2026-02-03', '2025-11-30', '2019-12-31']
-    """
-    raw = aum_as_of.astype("string")
-    out = pd.to_datetime(raw.where(raw.str.len() == 10), errors="coerce")
-    month = pd.to_datetime(raw.where(raw.str.len() == 7), format="%Y-%m", errors="coerce") + pd.offsets.MonthEnd(0)
-    year = pd.to_datetime(raw.where(raw.str.len() == 4), format="%Y", errors="coerce") + pd.offsets.YearEnd(0)
-    return out.fillna(month).fillna(year)
 
 
 def inputs_as_of(day: dt.date, *, px_close: pd.DataFrame, sectors: pd.DataFrame, reference: pd.DataFrame,
@@ -53,7 +38,7 @@ def inputs_as_of(day: dt.date, *, px_close: pd.DataFrame, sectors: pd.DataFrame,
         if len(caps):
             out["reference"] = caps.max().date()
     if len(letf_registry) and "aum_as_of" in letf_registry:
-        anchors = aum_anchor_dates(letf_registry.loc[letf_registry["aum_usd"].notna(), "aum_as_of"]).dropna()
+        anchors = aum_as_of_date(letf_registry.loc[letf_registry["aum_usd"].notna()]).dropna()  # as the LETF section reads them
         if len(anchors):
             out["letf_aum"] = anchors.min().date()
     if len(factors.index):

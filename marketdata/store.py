@@ -88,9 +88,9 @@ def table_as_of(name: str, frame: pd.DataFrame) -> dt.date | None:
     if name == "reference":
         return pd.to_datetime(frame["as_of"]).max().date()
     if name == "letf_registry":
-        from nightdesk.marketdata.staleness import aum_anchor_dates
+        from nightdesk.analytics.letf import aum_as_of_date
 
-        anchors = aum_anchor_dates(frame["aum_as_of"]).dropna()
+        anchors = aum_as_of_date(frame).dropna()
         return anchors.min().date() if len(anchors) else None
     if name == "factors":
         return pd.Timestamp(frame.index.max()).date()
