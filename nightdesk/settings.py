@@ -73,6 +73,83 @@ class DeliverySettings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
 
 
+class StoreSettings(_Strict):
+    """The local market-data store (``provider = "store"``) and where ``nightdesk data update`` gets new sessions."""
+
+    dir: Path = Field(Path("data/store"), description="store folder: manifest.json, prices/<year>.*.arrow, ref/*")
+    source: Literal["yfinance", "parquet", "csv", "sample"] = Field("yfinance", description="where new sessions come from")
+    source_dir: Path | None = Field(None, description="vendor drop folder for source parquet/csv (marketdata/directory.py layout)")
+    min_coverage: float = Field(0.9, gt=0, le=1, description="a new session needs closes for this share of index members")
+
+
+class FlowsSettings(_Strict):
+    """Which retail/institutional flow data the note uses; only ``simulated`` (and ``auto`` without files) is synthetic."""
+
+    source: Literal["auto", "simulated", "vendor", "finra", "rtat", "none"] = Field(
+        "auto", description="auto: vendor flows.csv in dir (or the provider's folder) when present, else simulated")
+    dir: Path | None = Field(None, description="flows data root: flows.csv, finra/CNMSshvolYYYYMMDD.txt, rtat/*.csv")
+    vendor_name: str = Field("vendor flow data", description="how the note names the vendor of flows.csv")
+    rtat_api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(k) if (k := os.environ.get("NASDAQ_DATA_LINK_API_KEY")) else None,
+        description="Nasdaq Data Link key: NIGHTDESK_FLOWS__RTAT_API_KEY, else NASDAQ_DATA_LINK_API_KEY")
+    rtat_url: str = "https://data.nasdaq.com/api/v3/datatables/NDAQ/RTAT10.json"
+    finra_url: str = "https://cdn.finra.org/equity/regsho/daily"
+    fetch_missing: bool = Field(True, description="finra/rtat: download days missing from dir (needs the network)")
+    retail_notional_usd: float = Field(3.0e10, gt=0, description="rtat: daily retail notional the activity shares are scaled to")
+
+
+class RefreshSource(_Strict):
+    """One reference input's refresh: adapter, optional vendor file, endpoint and schedule."""
+
+    source: str = Field(..., description="adapter name (see marketdata/refresh.py) or 'file'")
+    file: Path | None = Field(None, description="vendor file that replaces the adapter (source = 'file')")
+    url: str | None = Field(None, description="endpoint override (tests point it at a local server)")
+    cron: str = Field(..., description="schedule, America/New_York")
+
+
+class MembershipRefresh(RefreshSource):
+    source: str = "datasets-github"
+    cron: str = "0 7 * * 1"
+
+
+class CapsRefresh(RefreshSource):
+    source: str = "sec"
+    cron: str = "0 7 * * 2"
+
+
+class LetfAumRefresh(RefreshSource):
+    source: str = "yahoo"
+    cron: str = "0 7 * * 1-5"
+
+
+class FactorsRefresh(RefreshSource):
+    source: str = "french"
+    cron: str = "0 7 1,15 * *"
+
+
+class RefreshSettings(_Strict):
+    """Reference data refreshes: index membership, shares/caps, LETF AUM, Ken French factors."""
+
+    membership: MembershipRefresh = MembershipRefresh()
+    caps: CapsRefresh = CapsRefresh()
+    letf_aum: LetfAumRefresh = LetfAumRefresh()
+    factors: FactorsRefresh = FactorsRefresh()
+    sec_user_agent: str = Field("nightdesk research-note generator admin@nightdesk.invalid",
+                                description="SEC asks for a name and contact e-mail in the User-Agent")
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class StalenessSettings(_Strict):
+    """Maximum age (calendar days before the note date) of each input before the note calls it stale."""
+
+    prices: int = Field(4, ge=0)
+    membership: int = Field(100, ge=0)
+    reference: int = Field(100, ge=0, description="shares / market caps")
+    letf_aum: int = Field(35, ge=0)
+    factors: int = Field(75, ge=0)
+    flows: int = Field(4, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable in nightdesk."""
 
@@ -81,8 +158,12 @@ class Settings(BaseSettings):
     output_dir: Path = Path("output")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nightdesk",
                             description="files derived once and reused: the charts' desubroutinized CJK fonts (about 75 MB)")
-    provider: Literal["sample", "parquet", "csv", "yfinance"] = "sample"
+    provider: Literal["sample", "parquet", "csv", "yfinance", "store"] = "sample"
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
+    store: StoreSettings = StoreSettings()
+    flows: FlowsSettings = Field(default_factory=FlowsSettings)
+    refresh: RefreshSettings = RefreshSettings()
+    staleness: StalenessSettings = StalenessSettings()
     options_dir: Path | None = Field(None, description="SPY option open interest, <dir>/<YYYY-MM-DD>.csv: enables dealer gamma (GEX)")
     langs: list[Lang] = ["en", "zh-Hant", "zh-Hans"]
     flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
