@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -65,3 +66,21 @@ def published(tmp_path_factory, prefect_harness):
     settings = Settings(output_dir=out, langs=["en", "zh-Hant", "zh-Hans"])
     result = regenerate_note(dt.date(2026, 2, 4), "sample", None, False, settings)
     return out, result
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per test session (Debian's, driven by Playwright; no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which("chromium"):
+        pytest.fail("Debian chromium is not installed: run `bash scripts/install.sh --test`")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
