@@ -95,14 +95,14 @@ def sending_problems(*, from_addr: str, unsubscribe_mailto: str, base_url: str) 
 
 
 def list_id(base_url: str) -> str:
-    """The ``List-Id`` of the note's mailing (RFC 2919): a name and ``notes.<site host>``.
+    """The ``List-Id`` of the note's mailing (RFC 2919): a name and ``nightdesk.<site host>``.
 
     >>> list_id("https://desk.news")
-    'Nightdesk US equity strategy <notes.desk.news>'
+    'Nightdesk US equity strategy <nightdesk.desk.news>'
     """
     from nightdesk.templates import site_text
 
-    return f"{site_text('en')['list_name']} <notes.{urlsplit(base_url).hostname}>"
+    return f"{site_text('en')['list_name']} <nightdesk.{urlsplit(base_url).hostname}>"
 
 
 def edition_summary(parts: list[dict], *, note_date: str, base_url: str | None) -> dict:
