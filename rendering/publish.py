@@ -142,7 +142,7 @@ def note_summary(folder: Path, lang: str) -> dict:
     "facts"); without that either, a placeholder (``source`` "missing"). Values are plain text:
     templates escape them.
     """
-    from nightdesk.narrative.formatting import long_date, pct, sigma
+    from nightdesk.narrative.formatting import long_date, pct, short_date, sigma
     from nightdesk.templates import site_text
 
     folder = Path(folder)
@@ -159,7 +159,7 @@ def note_summary(folder: Path, lang: str) -> dict:
         day = dt.date.fromisoformat(str(facts["meta"]["date"]))
         m = facts["momentum"]
         headline = words["fallback_headline"].format(ret_pct=pct(float(m["ls_ret_pct"])), z=sigma(float(m["ls_z"])))
-        return {**base, "title": words["fallback_title"].format(date=day.isoformat()), "dateline": long_date(day, lang),
+        return {**base, "title": words["fallback_title"].format(date=short_date(day, lang)), "dateline": long_date(day, lang),
                 "headline": headline, "source": "facts"}
     except (OSError, ValueError, KeyError, TypeError):
         return {**base, "title": words["fallback_title"].format(date=folder.name), "dateline": folder.name,

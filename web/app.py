@@ -40,6 +40,7 @@ def routes() -> list[Route]:
         Route("/", archive.root),
         Route("/healthz", lambda request: PlainTextResponse("ok", headers={"Cache-Control": "no-store"})),
         Route("/static/site.css", archive.stylesheet),
+        Route("/favicon.ico", archive.favicon),
         Route("/archive/", archive.archive_redirect),
         Route("/archive/index.html", archive.archive_redirect),
         Route("/archive/{date}/", archive.archive_redirect),

@@ -239,6 +239,14 @@ async def archive_file(request: Request) -> Response:
     return resp
 
 
+async def favicon(request: Request) -> Response:
+    """The site's icon (browsers ask for /favicon.ico on every site, notes included)."""
+    from importlib import resources
+
+    svg = (resources.files("nightdesk.templates") / "web" / "favicon.svg").read_bytes()
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+
+
 async def stylesheet(request: Request) -> Response:
     """The site's CSS; its URL carries a hash of its bytes, so it is cached for a year."""
     site = _site(request)
