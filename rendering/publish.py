@@ -90,7 +90,8 @@ def write_json(path: Path, obj: dict) -> None:
 
 NOTE_LANGS = ("en", "zh-Hant", "zh-Hans")
 PDF_EDITIONS = ("en", "zh-Hant", "zh-Hans", "bilingual")
-_NOTE_KEYS = ("lang", "story", "story_label", "title", "dateline", "headline")
+_NOTE_KEYS = ("lang", "title", "dateline", "headline")
+_STORY_KEYS = ("story", "story_label")
 
 
 def published_dates(output_dir: Path) -> list[str]:
@@ -130,6 +131,7 @@ def note_file(folder: Path, lang: str) -> str:
 
 def _valid_note(obj: object, lang: str) -> bool:
     return (isinstance(obj, dict) and obj.get("lang") == lang and all(isinstance(obj.get(k), str) for k in _NOTE_KEYS)
+            and all(isinstance(obj.get(k, ""), str) for k in _STORY_KEYS)
             and isinstance(obj.get("takeaways"), list) and all(isinstance(t, str) for t in obj["takeaways"]))
 
 
@@ -137,10 +139,10 @@ def note_summary(folder: Path, lang: str) -> dict:
     """The day's story and headline in ``lang``: ``lang, story, story_label, title, dateline,
     headline, takeaways`` and ``source``.
 
-    Read from ``note.<lang>.json`` (written by the narrative: ``source`` "note"); without a valid
-    one, a plain headline from ``facts.json`` (L/S momentum return and z-score; ``source``
-    "facts"); without that either, a placeholder (``source`` "missing"). Values are plain text:
-    templates escape them.
+    Read from ``note.<lang>.json`` (written by the narrative: ``source`` "note"; a note without a
+    ``story`` yet gets the generic label); without a valid one, a plain headline from ``facts.json``
+    (L/S momentum return and z-score; ``source`` "facts"); without that either, a placeholder
+    (``source`` "missing"). Values are plain text: templates escape them.
     """
     from nightdesk.narrative.formatting import long_date, pct, short_date, sigma
     from nightdesk.templates import site_text
@@ -150,7 +152,8 @@ def note_summary(folder: Path, lang: str) -> dict:
     try:
         note = json.loads((folder / f"note.{lang}.json").read_text(encoding="utf-8"))
         if _valid_note(note, lang):
-            return {**{k: note[k] for k in _NOTE_KEYS}, "takeaways": list(note["takeaways"]), "source": "note"}
+            return {**{k: note[k] for k in _NOTE_KEYS}, "story": note.get("story", ""),
+                    "story_label": note.get("story_label") or words["story_generic"], "takeaways": list(note["takeaways"]), "source": "note"}
     except (OSError, ValueError):
         pass
     base = {"lang": lang, "story": "", "story_label": words["story_generic"], "takeaways": []}

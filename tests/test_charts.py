@@ -17,9 +17,8 @@ VIEWBOX = re.compile(r'viewBox="([-0-9.]+) ([-0-9.]+) ([-0-9.]+) ([-0-9.]+)"')
 
 
 @pytest.fixture(scope="module")
-def facts(published):
-    out, _ = published
-    return json.loads((out / "2026-02-04" / "facts.json").read_text(encoding="utf-8"))
+def facts(demo_record):
+    return demo_record
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +137,14 @@ def test_unwritable_cache_dir_is_a_render_error_naming_it(tmp_path):
 
 
 def test_memo_draws_a_chart_again_only_when_its_inputs_change(facts, shared):
-    import copy
-
     langs = ["en", "zh-Hant", "zh-Hans"]
     memo: dict = {}
     first = chart_svgs(facts, langs, memo)
     assert first == shared
     drawings = len(memo)
-    later = copy.deepcopy(facts)
-    later["momentum"]["series"]["ls_cum_pct"][-1] += 1.0  # only the cumulative L/S chart's data
+    series = facts.momentum.series
+    cum = [*series.ls_cum_pct[:-1], series.ls_cum_pct[-1] + 1.0]  # only the cumulative L/S chart's data
+    later = facts.model_copy(update={"momentum": facts.momentum.model_copy(update={"series": series.model_copy(update={"ls_cum_pct": cum})})})
     second = chart_svgs(later, langs, memo)
     assert len(memo) == drawings + 1
     assert second["zh-Hant"]["momentum_cum"] != first["zh-Hant"]["momentum_cum"]

@@ -2,7 +2,6 @@
 HTML only, and the note's content unchanged by it."""
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -12,8 +11,12 @@ from archive_fixture import small_date  # noqa: E402
 
 
 def test_published_note_links_resolve_to_files(published):
+    from nightdesk.rendering.outputs import write_archive
+
     out, _ = published
     folder = out / "2026-02-04"
+    archive = write_archive(out).read_text(encoding="utf-8")  # as the flows do after publishing
+    assert 'href="2026-02-04/note.zh-Hans.html"' in archive and "L/S momentum fell 7.5%" in archive  # the note's own headline
     for lang in ("en", "zh-Hant", "zh-Hans"):
         html = (folder / f"note.{lang}.html").read_text(encoding="utf-8")
         nav = html[html.index("<!--nightdesk:nav-->"): html.index("<!--/nightdesk:nav-->")]
@@ -24,14 +27,14 @@ def test_published_note_links_resolve_to_files(published):
             assert (folder / href.split("?")[0]).resolve().is_file(), href
 
 
-def test_navigation_leaves_the_content_alone_and_stays_out_of_the_pdf(published):
-    from nightdesk.narrative.compose import compose_note
+def test_navigation_leaves_the_content_alone_and_stays_out_of_the_pdf(published, demo_record):
+    from nightdesk.narrative.compose import compose_notes
     from nightdesk.rendering.html import NAV_END, NAV_START, render_note_html
     from nightdesk.rendering.outputs import note_navs
 
     out, _ = published
-    facts = json.loads((out / "2026-02-04" / "facts.json").read_text(encoding="utf-8"))
-    note = compose_note(facts, "zh-Hant")
+    facts = demo_record
+    note = compose_notes(facts, ["zh-Hant"])["zh-Hant"]
     nav = note_navs(out, "2026-02-04", ["en", "zh-Hant"])["zh-Hant"]
     plain = render_note_html(facts, [note], {"zh-Hant": {}})
     with_nav = render_note_html(facts, [note], {"zh-Hant": {}}, nav=nav)

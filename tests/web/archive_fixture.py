@@ -55,12 +55,27 @@ def small_date(root: Path, date: str, story: str | None, *, ls_ret_pct: float = 
     return folder
 
 
-def copy_date(published: Path, root: Path, date: str, story: str | None, **kw) -> Path:
-    """A copy of a really published folder under another date (facts' date patched), with notes."""
+def add_story(folder: Path, date: str, story: str, *, headline: bool = True) -> None:
+    """Give a really published folder's ``note.<lang>.json`` the story keys (and, with ``headline``,
+    the fixture's headline), keeping every other field of the composed note."""
+    for lang in ("en", "zh-Hant", "zh-Hans"):
+        path = folder / f"note.{lang}.json"
+        note = json.loads(path.read_text(encoding="utf-8"))
+        fixture = note_json(date, lang, story)
+        note.update({k: fixture[k] for k in ("story", "story_label")})
+        if headline:
+            note["headline"] = fixture["headline"]
+        path.write_text(json.dumps(note, ensure_ascii=False), encoding="utf-8")
+
+
+def copy_date(published: Path, root: Path, date: str, story: str | None, *, headline: bool = True) -> Path:
+    """A copy of a really published folder under another date (facts' date patched), its notes
+    given ``story`` (none: they keep the narrative's own fields only)."""
     folder = root / date
-    shutil.copytree(published, folder, ignore=shutil.ignore_patterns("outbox", "note.*.json"))
+    shutil.copytree(published, folder, ignore=shutil.ignore_patterns("outbox"))
     facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
     facts["meta"]["date"] = date
     (folder / "facts.json").write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
-    write_notes(folder, date, story, **kw)
+    if story:
+        add_story(folder, date, story, headline=headline)
     return folder
