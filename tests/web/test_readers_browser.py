@@ -4,13 +4,12 @@ subscribers import`) on the note really published for 2026-02-04 (plus two copie
 
 subscribe -> confirmation mail -> confirm -> deliver sends to the reader -> one-click POST to the
 message's own List-Unsubscribe URL -> the next deliver skips them -> import does not re-activate.
-Set NIGHTDESK_SCREENSHOT_DIR=docs to refresh the screenshots in docs/.
+(docs/web-*.png come from scripts/web_screenshots.py, on real notes of several sessions.)
 """
 from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
 import socket
 import threading
@@ -123,12 +122,6 @@ def overflow_px(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
-def shoot(page, name: str) -> None:
-    folder = os.environ.get("NIGHTDESK_SCREENSHOT_DIR")
-    if folder:
-        page.screenshot(path=str(Path(folder) / name))
-
-
 JOURNEY = {1280: ("en", "bilingual", "You are subscribed", "reader.wide@nightdesk.news"),
            390: ("zh-Hant", "zh-Hant", "訂閱成功", "Reader.Narrow@nightdesk.news")}
 
@@ -140,10 +133,8 @@ def test_reader_journey(browser, live, width):
     errors = watch(page)
     page.goto(f"{live.base}/{lang}/")
     assert page.locator("li.session").count() == 3 and overflow_px(page) <= 0
-    shoot(page, f"web-archive-{width}.png")
     page.click("nav.main >> text=" + {"en": "Subscribe", "zh-Hant": "訂閱"}[lang])
     assert page.url.endswith(f"/{lang}/subscribe") and overflow_px(page) <= 0
-    shoot(page, f"web-subscribe-{width}.png")
     page.fill("#email", address)
     page.select_option("#edition", edition)
     page.click("form.form button[type=submit]")

@@ -368,3 +368,17 @@ def test_the_service_refuses_to_start_without_what_it_needs(tmp_path, archive_ro
     monkeypatch.setenv("NIGHTDESK_CONFIG", str(tmp_path / "none.toml"))
     with pytest.raises(ValidationError, match="32 characters"):
         Settings(web={"secret_key": "short"})
+
+
+def test_cli_web_names_what_is_missing(tmp_path, archive_root, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nightdesk.cli.app import app
+
+    monkeypatch.setenv("NIGHTDESK_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("NIGHTDESK_OUTPUT_DIR", str(archive_root))
+    monkeypatch.delenv("NIGHTDESK_WEB__SECRET_KEY", raising=False)
+    r = CliRunner().invoke(app, ["web", "--port", "0"])
+    assert r.exit_code == 2 and "Invalid value" in r.output  # typer's own check of the port
+    r = CliRunner().invoke(app, ["web"])
+    assert r.exit_code == 2 and r.output.startswith("error: web.secret_key is not set") and r.output.count("\n") == 1
