@@ -24,7 +24,7 @@ from nightdesk.delivery.message import Outgoing, _env, sender_domain
 from nightdesk.delivery.store import (
     LANGUAGES, Subscriber, SubscriberError, add_subscriber, clean_email, clean_name, set_status, subscribers,
 )
-from nightdesk.templates import site_text
+from nightdesk.tables import site_text
 
 PAGE_LANGS = ("en", "zh-Hant", "zh-Hans")
 

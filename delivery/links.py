@@ -100,7 +100,7 @@ def list_id(base_url: str) -> str:
     >>> list_id("https://desk.news")
     'Nightdesk US equity strategy <nightdesk.desk.news>'
     """
-    from nightdesk.templates import site_text
+    from nightdesk.tables import site_text
 
     return f"{site_text('en')['list_name']} <nightdesk.{urlsplit(base_url).hostname}>"
 
@@ -111,7 +111,7 @@ def edition_summary(parts: list[dict], *, note_date: str, base_url: str | None) 
 
     The top level is the first part (subject, page language) with the closing lines of every part.
     """
-    from nightdesk.templates import site_text
+    from nightdesk.tables import site_text
 
     out = []
     for p in parts:

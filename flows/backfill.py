@@ -24,6 +24,7 @@ from nightdesk.narrative.compose import compose_notes
 from nightdesk.settings import Settings
 from nightdesk.rendering.outputs import publish_note, write_archive
 from nightdesk.rendering.pdf import prepare_fonts
+from nightdesk.rendering.svg_i18n import SvgWriter
 from nightdesk.rendering.publish import note_dir
 
 
@@ -61,14 +62,14 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
             status[day.isoformat()] = "skipped"
         else:
             todo.append(md)
-    chart_memo: dict = {}  # charts drawn for one date serve another with the same data
+    svg_writer = SvgWriter()  # charts drawn for one date serve another with the same data
     for day, record in facts.compute_many(todo, settings).items():
         try:
             if isinstance(record, Exception):
                 raise record
             record = record.model_copy(update={"meta": record.meta.model_copy(update={"inputs_key": keys[day]})})
             publish_note(record, compose_notes(record, langs), settings.output_dir, version=__version__, fontconfig=fontconfig,
-                         chart_memo=chart_memo)
+                         svg_writer=svg_writer)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on
             status[day.isoformat()] = f"failed: {exc}"

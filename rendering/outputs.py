@@ -8,7 +8,9 @@ from pathlib import Path
 
 from nightdesk.facts.record import FactsRecord, to_json
 from nightdesk.narrative.compose import Note, note_to_json
-from nightdesk.rendering.html import chart_svgs, nav_context, render_archive, render_index, render_note_html
+from nightdesk.rendering.html import nav_context, render_archive, render_index, render_note_html
+from nightdesk.rendering.note_charts import chart_svgs
+from nightdesk.rendering.svg_i18n import SvgWriter
 from nightdesk.rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
 from nightdesk.rendering.publish import (
     archive_entries, date_lock, manifest, neighbours, note_file, promote, published_dates, staging, write_json,
@@ -38,15 +40,16 @@ def note_navs(output_dir: Path | None, date: str, langs: list[str]) -> dict[str,
 
 
 def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, version: str, fontconfig: Path,
-                  chart_memo: dict | None = None, navs: dict[str, dict] | None = None) -> dict:
+                  svg_writer: SvgWriter | None = None, navs: dict[str, dict] | None = None) -> dict:
     """facts.json, charts/, note.<lang>.json/.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
 
     ``notes``: each edition's composed text (:func:`nightdesk.narrative.compose.compose_notes`),
     in edition order.
 
     ``fontconfig`` is :func:`rendering.pdf.chart_fontconfig`'s file (the fonts of the PDF's charts);
-    ``chart_memo`` is :func:`rendering.html.chart_svgs`'s, shared by the dates of a backfill chunk;
-    ``navs`` (:func:`note_navs`) puts each HTML edition's navigation bar in (the PDFs have none).
+    ``svg_writer`` (:class:`~nightdesk.rendering.svg_i18n.SvgWriter`) may be shared by the dates of a
+    backfill chunk: its memos then serve every date. ``navs`` (:func:`note_navs`) puts each HTML
+    edition's navigation bar in (the PDFs have none).
 
     Returns
     -------
@@ -59,7 +62,7 @@ def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, v
     (folder / "charts").mkdir()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        charts = chart_svgs(facts, langs, chart_memo)
+        charts = chart_svgs(facts, langs, svg_writer)
         for lang in langs:
             (folder / f"note.{lang}.json").write_text(note_to_json(notes[lang]), encoding="utf-8")
             for name, svg in charts[lang].items():
@@ -96,7 +99,7 @@ def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, v
 
 
 def publish_note(facts: FactsRecord, notes: dict[str, Note], output_dir: Path, *, version: str, fontconfig: Path,
-                 chart_memo: dict | None = None) -> dict:
+                 svg_writer: SvgWriter | None = None) -> dict:
     """Render every edition into a staging folder and swap it in atomically (under the date's lock).
 
     Returns what :func:`write_outputs` returns plus ``folder``. The archive page is not touched:
@@ -105,7 +108,7 @@ def publish_note(facts: FactsRecord, notes: dict[str, Note], output_dir: Path, *
     date = facts.meta.date.isoformat()
     with date_lock(output_dir, date):
         with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, chart_memo=chart_memo,
+            info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, svg_writer=svg_writer,
                                  navs=note_navs(output_dir, date, list(notes)))
             target = promote(tmp, output_dir, date)
     return {**info, "folder": str(target)}

@@ -145,7 +145,7 @@ def note_summary(folder: Path, lang: str) -> dict:
     (``source`` "missing"). Values are plain text: templates escape them.
     """
     from nightdesk.narrative.formatting import long_date, pct, short_date, sigma
-    from nightdesk.templates import site_text
+    from nightdesk.tables import site_text
 
     folder = Path(folder)
     words = site_text(lang)

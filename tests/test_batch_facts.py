@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 import pandas as pd
 
 from nightdesk import facts
@@ -16,6 +18,7 @@ from nightdesk.settings import Settings
 DAYS = [dt.date(2025, 10, 29), dt.date(2025, 10, 31), dt.date(2025, 11, 3)]
 
 
+@pytest.mark.slow  # simulated flows and facts for several dates: about 10 s
 def test_batched_facts_equal_each_date_alone(sample_provider):
     s = Settings()
     batch = MarketDataBatch(sample_provider, DAYS, history_days=s.history_days)

@@ -3,6 +3,8 @@ no horizontal overflow at 1280 and 390 px, every chart drawn, no console errors.
 the session's (tests/conftest.py)."""
 import pytest
 
+pytestmark = pytest.mark.slow  # a browser
+
 
 @pytest.mark.parametrize("width", [1280, 390])
 @pytest.mark.parametrize("lang", ["en", "zh-Hant", "zh-Hans"])

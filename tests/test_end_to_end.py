@@ -70,7 +70,8 @@ def test_note_template_escapes_hostile_facts(demo_record):
     """Strings in the facts record reach the page from data files (theme names, tickers, source
     lines): fed markup, the note's HTML and its charts carry it as text, never as elements."""
     from nightdesk.narrative.compose import compose_note
-    from nightdesk.rendering.html import chart_svgs, render_note_html
+    from nightdesk.rendering.html import render_note_html
+    from nightdesk.rendering.note_charts import chart_svgs
 
     r = demo_record
     theme = r.rotation.out_of[0].model_copy(update={"name_en": HOSTILE, "kind": "theme"})

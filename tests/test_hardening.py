@@ -98,6 +98,7 @@ def test_registry_rows_with_zero_leverage_or_no_aum_are_excluded():
     assert flows.loc["CCC", "flow_usd"] == pytest.approx(1e9 * (5.0 / 4.5) * 2 * 1 * -0.05)
 
 
+@pytest.mark.slow  # runs the flow (a Prefect server)
 def test_unwritable_output_is_a_clear_error(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")

@@ -1,7 +1,7 @@
 """The reader's language: their choice (path, query, cookie) or their browser's ``Accept-Language``."""
 from __future__ import annotations
 
-from nightdesk.templates import SITE_LANGS, site_text
+from nightdesk.tables import SITE_LANGS, site_text
 
 LANGS = SITE_LANGS
 DEFAULT_LANG = "en"

@@ -26,6 +26,8 @@ from typer.testing import CliRunner
 
 from archive_fixture import copy_date
 
+pytestmark = pytest.mark.slow  # uvicorn, a browser, Prefect flows
+
 SECRET = "browser-test-secret-0123456789-abcdefghijk"
 
 

@@ -382,3 +382,15 @@ def test_cli_web_names_what_is_missing(tmp_path, archive_root, monkeypatch):
     assert r.exit_code == 2 and "Invalid value" in r.output  # typer's own check of the port
     r = CliRunner().invoke(app, ["web"])
     assert r.exit_code == 2 and r.output.startswith("error: web.secret_key is not set") and r.output.count("\n") == 1
+
+
+def test_web_settings_do_not_change_what_a_note_was_built_from():
+    """The backfill's key skips dates built from the same inputs: the web service's settings
+    (port, site URL, secret) do not shape a note, so changing them must not rebuild the archive."""
+    from nightdesk.facts.inputs import settings_fingerprint
+    from nightdesk.settings import Settings
+
+    from conftest import SECRET
+
+    assert settings_fingerprint(Settings()) == settings_fingerprint(
+        Settings(web={"port": 9999, "base_url": "https://notes.desk.news", "secret_key": SECRET}))
