@@ -6,6 +6,7 @@ import logging
 from urllib.parse import parse_qs
 
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -98,8 +99,9 @@ async def subscribe(request: Request) -> Response:
         edition = lang
     web = site.settings.web
     try:
-        nonce = consent.request_signup(site.engine, email, name=name, edition=edition, language=lang, source=f"web:/{lang}/subscribe",
-                                       per_day_limit=web.confirm_mails_per_address_per_day, max_age_s=web.confirm_max_age_s)
+        nonce = await run_in_threadpool(consent.request_signup, site.engine, email, name=name, edition=edition, language=lang,
+                                        source=f"web:/{lang}/subscribe", per_day_limit=web.confirm_mails_per_address_per_day,
+                                        max_age_s=web.confirm_max_age_s)
     except SubscriberError as exc:
         error = w["invalid_name"] if str(exc).startswith("name") else w["invalid_email"]
         return subscribe_form(site, request, lang, status=400, error=error, email=email[:320], name=name[:200], edition=edition)
@@ -153,7 +155,7 @@ async def confirm(request: Request) -> Response:
         nonce = site.tokens.read_confirmation(token, max_age_s=web.confirm_max_age_s)
     except TokenError:
         return _invalid_link(site, request, site.lang_for(request))
-    p = consent.pending(site.engine, nonce)
+    p = await run_in_threadpool(consent.pending, site.engine, nonce)
     lang = site.lang_for(request, preferred=p.language if p else None)
     if p is None:
         return _invalid_link(site, request, lang)
@@ -168,17 +170,19 @@ async def confirm(request: Request) -> Response:
         return _too_long(site, request, lang)
     if not site.csrf_ok(request, form):
         return _forbidden(site, request, lang)
-    sub = consent.confirm_signup(site.engine, nonce, max_age_s=web.confirm_max_age_s)
+    sub = await run_in_threadpool(consent.confirm_signup, site.engine, nonce, max_age_s=web.confirm_max_age_s)
     if sub is None:
         return _invalid_link(site, request, lang)
     return site.message(request, lang, "confirmed_title", w["confirmed_body"], link=(f"/{lang}/", w["archive"]))
 
 
-def _subscriber(site: Site, token: str) -> Subscriber | None:
+async def _subscriber(site: Site, token: str) -> Subscriber | None:
+    """The subscriber of a signed token (None when forged or unknown); the database is read off the event loop."""
     try:
-        return consent.subscriber_by_token(site.engine, site.tokens.read_unsubscribe(token))
+        db_token = site.tokens.read_unsubscribe(token)
     except TokenError:
         return None
+    return await run_in_threadpool(consent.subscriber_by_token, site.engine, db_token)
 
 
 def _reader_lang(site: Site, request: Request, sub: Subscriber | None) -> str:
@@ -190,7 +194,7 @@ async def unsubscribe(request: Request) -> Response:
     ``POST``: unsubscribe at once (RFC 8058 one-click: no cookie, no CSRF token, no redirect;
     the signed token in the URL is the authority)."""
     site, token = _site(request), request.path_params["token"]
-    sub = _subscriber(site, token)
+    sub = await _subscriber(site, token)
     lang = _reader_lang(site, request, sub)
     w = words(lang)
     if sub is None:
@@ -198,7 +202,7 @@ async def unsubscribe(request: Request) -> Response:
     if request.method == "POST":
         body = await bounded_body(request)
         source = "web:page" if body and b"from=page" in body else "web:one-click"
-        consent.unsubscribe_by_token(site.engine, sub.unsubscribe_token, source=source)
+        await run_in_threadpool(consent.unsubscribe_by_token, site.engine, sub.unsubscribe_token, source=source)
         return site.message(request, lang, "unsubscribed_title", w["unsubscribed_body"], link=(f"/{lang}/subscribe", w["subscribe"]))
     if sub.status == "unsubscribed":
         return site.message(request, lang, "unsubscribed_title", w["unsubscribed_body"], link=(f"/{lang}/subscribe", w["subscribe"]))
@@ -209,7 +213,7 @@ async def unsubscribe(request: Request) -> Response:
 async def preferences(request: Request) -> Response:
     """``GET /p/<token>``: the edition (language) choice; ``POST``: save it (CSRF-checked)."""
     site, token = _site(request), request.path_params["token"]
-    sub = _subscriber(site, token)
+    sub = await _subscriber(site, token)
     lang = _reader_lang(site, request, sub)
     w = words(lang)
     if sub is None:
@@ -223,7 +227,7 @@ async def preferences(request: Request) -> Response:
         edition = form.get("edition", "")
         if sub.status != "active" or edition not in LANGUAGES:
             return site.message(request, lang, "prefs_title", w["prefs_inactive"], status=400)
-        consent.set_edition_by_token(site.engine, sub.unsubscribe_token, edition)
+        await run_in_threadpool(consent.set_edition_by_token, site.engine, sub.unsubscribe_token, edition)
         return site.message(request, lang, "saved_title", w["saved_body"].format(edition=w[f"edition_{edition}"]),
                             link=(f"/{lang}/", w["archive"]))
     cookie, new = csrf_cookie(request)
