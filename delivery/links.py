@@ -75,9 +75,10 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def sending_problems(*, from_addr: str, unsubscribe_mailto: str, base_url: str) -> list[str]:
+def sending_problems(*, from_addr: str, unsubscribe_mailto: str, base_url: str, base_url_set: bool = True) -> list[str]:
     """What stops a real (SMTP) send: placeholder sender or unsubscribe addresses, a placeholder
-    site, a site that is not https (RFC 8058 one-click needs it; plain http only on loopback)."""
+    site, a site that is not https (RFC 8058 one-click needs it; plain http only on loopback), or a
+    site URL left at its default (``base_url_set`` False: every link would lead to 127.0.0.1)."""
     problems = []
     sender = email.utils.parseaddr(from_addr)[1]
     if is_placeholder_domain(sender.rpartition("@")[2]):
@@ -87,7 +88,9 @@ def sending_problems(*, from_addr: str, unsubscribe_mailto: str, base_url: str) 
         problems.append(f"delivery.unsubscribe_mailto {unsubscribe_mailto!r}: a placeholder domain; set a mailbox you read")
     parts = urlsplit(base_url)
     host = parts.hostname or ""
-    if is_placeholder_domain(host):
+    if not base_url_set:
+        problems.append(f"web.base_url is not set (default {base_url!r}): set the public URL of `nightdesk web`, which the emails link to")
+    elif is_placeholder_domain(host):
         problems.append(f"web.base_url {base_url!r}: {host} is a placeholder; set the public URL of `nightdesk web`")
     elif parts.scheme != "https" and not _loopback(host):
         problems.append(f"web.base_url {base_url!r}: must be https (one-click unsubscribe, RFC 8058)")

@@ -39,7 +39,8 @@ def reader_links(settings: Settings) -> ReaderLinks | None:
     """
     d, w = settings.delivery, settings.web
     if d.transport == "smtp":
-        problems = sending_problems(from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, base_url=w.base_url)
+        problems = sending_problems(from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, base_url=w.base_url,
+                                    base_url_set="base_url" in w.model_fields_set)
         if w.secret_key is None:
             problems.append("web.secret_key is not set: export NIGHTDESK_WEB__SECRET_KEY (it signs the unsubscribe links)")
         if problems:

@@ -30,7 +30,8 @@ def config_problems(settings: Settings) -> list[str]:
         problems.append(f"output_dir {str(settings.output_dir)!r} is not a folder: publish a note first (nightdesk run)")
     d = settings.delivery
     if d.transport == "smtp":  # confirmation mails go out for real
-        problems += sending_problems(from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, base_url=settings.web.base_url)
+        problems += sending_problems(from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, base_url=settings.web.base_url,
+                                     base_url_set="base_url" in settings.web.model_fields_set)
     return problems
 
 

@@ -86,6 +86,10 @@ def test_placeholder_addresses_stop_a_real_send(from_addr, mailto, base_url, pro
     found = sending_problems(from_addr=from_addr, unsubscribe_mailto=mailto, base_url=base_url)
     assert [p.split(" ")[0].split(".")[-1] for p in found] == problems
 
+    if not problems:  # the same URL left at its default is refused: the emails would link to 127.0.0.1
+        unset = sending_problems(from_addr=from_addr, unsubscribe_mailto=mailto, base_url=base_url, base_url_set=False)
+        assert [p.split(" ")[0] for p in unset] == ["web.base_url"]
+
 
 def test_deliver_flow_refuses_smtp_with_the_default_addresses():
     from nightdesk.flows.deliver import DeliveryError, reader_links
@@ -99,6 +103,10 @@ def test_deliver_flow_refuses_smtp_with_the_default_addresses():
     with pytest.raises(DeliveryError, match="web.secret_key is not set"):
         reader_links(no_key)
     assert reader_links(Settings()) is None  # the outbox demo keeps its plain links
+    unset_site = Settings(delivery={"transport": "smtp", "from_addr": "d@desk.news", "unsubscribe_mailto": "u@desk.news"},
+                          web={"secret_key": SECRET})
+    with pytest.raises(DeliveryError, match="web.base_url is not set"):
+        reader_links(unset_site)
     assert reader_links(no_key.model_copy(update={"web": no_key.web.model_copy(update={"secret_key": smtp.web.secret_key})})) is not None
 
 
