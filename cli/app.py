@@ -1,8 +1,11 @@
 """nightdesk command line: thin commands over the Prefect flows."""
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,6 +15,19 @@ import typer
 from pydantic import ValidationError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nightly bilingual US equity strategy note.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from nightdesk import __version__
+
+        typer.echo(f"nightdesk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Nightly bilingual US equity strategy note."""
 data_app = typer.Typer(help="Inspect market data; keep the local store up to date.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 subs_app = typer.Typer(help="Manage email subscribers.", no_args_is_help=True)
@@ -44,11 +60,17 @@ def _parse_langs(value: Optional[str]) -> Optional[list[str]]:
     return langs
 
 
+def _user_path(path: Path) -> Path:
+    """A path typed on the command line: relative to the current directory (settings' own relative
+    paths are relative to ``home`` instead)."""
+    return path.expanduser().absolute()
+
+
 def _settings(**overrides):
     from nightdesk.settings import Settings
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**{k: _user_path(v) if isinstance(v, Path) else v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"settings: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
@@ -64,14 +86,64 @@ def _store_as_data_dir(settings):
 def _quiet_prefect() -> None:
     """Prefect defaults for a command-line run; anything the user set in the environment wins.
 
-    With no server configured the flow run starts a temporary one, which on first use migrates a
-    fresh SQLite database; on a busy machine that can take longer than Prefect's 20 s start-up
-    limit, so a nightly run would fail before its first task. Telemetry is off: the machine may
-    have no internet, and its first write at start-up competes for the database lock.
+    The runs' INFO logs ("published ...", "skipping ...") go to the Prefect API; the terminal
+    shows warnings and errors only. Telemetry is off: the machine may have no internet, and its
+    first write at start-up competes for the database lock.
     """
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _start_local_prefect(settings):
+    """The Prefect API a one-off command's flow reports to, started in the background.
+
+    A configured API (``PREFECT_API_URL`` in the environment or the Prefect profile) is used as
+    it is, and so is the server of a running ``nightdesk serve`` of the same home. Otherwise a
+    local server without services starts now, while the command loads (about as long as the
+    server takes), and dies with this process even on ``kill -9``; Prefect's own temporary
+    server would be left running by a killed run. Returns the server, or ``None``.
+    """
+    from nightdesk.cli.prefect_server import LocalPrefectServer, configured_api_url, served_api_url
+
+    if configured_api_url():
+        return None
+    served = served_api_url(settings.prefect.home)
+    if served:
+        os.environ["PREFECT_API_URL"] = served
+        return None
+    server = LocalPrefectServer(settings.prefect.home, host="127.0.0.1", port=0, services=False, ui=False)
+    try:
+        server.start()
+    except OSError as exc:
+        _fail(f"prefect.home {settings.prefect.home}: cannot start the local Prefect server there ({exc.strerror or exc})")
+    atexit.register(server.stop, 5.0)  # registered before Prefect's own exit handlers, so it runs after they ship the last logs
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server
+
+
+@contextlib.contextmanager
+def _local_prefect_ready(server, settings):
+    """Wait for :func:`_start_local_prefect`'s server; Prefect uses it inside, and it stops after
+    (once this process's logs and events are sent)."""
+    if server is None:
+        yield
+        return
+    from nightdesk.cli.prefect_server import ServerError, flush_prefect_clients
+
+    try:
+        url = server.wait_ready(settings.prefect.startup_timeout_s)
+    except ServerError as exc:
+        _fail(str(exc))
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield
+    finally:
+        flush_prefect_clients()
+        server.stop(5.0)
 
 
 @app.command()
@@ -87,6 +159,7 @@ def run(
     day = _parse_date(date)
     langs = _parse_langs(lang)
     settings = _store_as_data_dir(_settings(provider=provider, data_dir=data_dir, output_dir=output_dir))
+    server = _start_local_prefect(settings)
     _quiet_prefect()
     from nightdesk.facts import FactsError
     from nightdesk.analytics.quality import DataQualityError
@@ -97,7 +170,8 @@ def run(
 
     t0 = time.perf_counter()
     try:
-        result = regenerate_note(day, settings.provider, langs, snap, settings)
+        with _local_prefect_ready(server, settings):
+            result = regenerate_note(day, settings.provider, langs, snap, settings)
     except (DataError, DataQualityError, FactsError, RenderError, PublishError) as exc:
         _fail(str(exc))
     typer.echo(f"published {result['folder']} in {time.perf_counter() - t0:.1f}s")
@@ -145,7 +219,8 @@ def _parse_opt_date(value: Optional[str], option: str) -> Optional[dt.date]:
 
 
 def _store_settings(store_dir: Optional[Path], source: Optional[str], source_dir: Optional[Path]):
-    overrides = {k: v for k, v in {"dir": store_dir, "source": source, "source_dir": source_dir}.items() if v is not None}
+    overrides = {k: _user_path(v) if isinstance(v, Path) else v
+                 for k, v in {"dir": store_dir, "source": source, "source_dir": source_dir}.items() if v is not None}
     base = _settings()
     if not overrides:
         return base
@@ -260,30 +335,103 @@ def data_status(
 @data_app.command("serve")
 def data_serve() -> None:
     """Serve the reference refreshes, each on its own cron (settings refresh.<what>.cron, America/New_York)."""
-    _quiet_prefect()
-    from prefect import serve as prefect_serve
-
-    from nightdesk.flows.data import data_deployments
-
-    prefect_serve(*data_deployments(_settings()))
+    settings = _settings()
+    _serve_forever(settings, lambda: __import__("nightdesk.flows.data", fromlist=["data_deployments"]).data_deployments(settings),
+                   "the reference refreshes (refresh-*)")
 
 
-def nightly_schedule(cron: str):
-    """The nightly schedule: ``cron`` in America/New_York (default 18:30 Mon-Fri)."""
-    from prefect.schedules import Cron
+def _serve_forever(settings, deployments, what: str) -> None:
+    """Run ``deployments()`` under Prefect's runner against the configured API or a supervised local server.
 
-    return Cron(cron, timezone="America/New_York")
+    With no API configured, ``prefect server start`` runs as a child (with the scheduler, and
+    Prefect's UI at its address when ``prefect.ui``) on ``prefect.host:prefect.port``, its
+    database under ``prefect.home``; a server that dies is restarted by a supervisor thread, and
+    the runner, if it gave up meanwhile, is started again. Ctrl-C or SIGTERM stops both.
+    """
+    from nightdesk.cli.prefect_server import (LocalPrefectServer, ServerError, Supervisor, clear_state, configured_api_url,
+                                             healthy, port_in_use, serve_lock, write_state)
+
+    p = settings.prefect
+    url = configured_api_url()
+    stack = contextlib.ExitStack()
+    server = supervisor = None
+    with stack:
+        if url is None:
+            try:
+                stack.enter_context(serve_lock(p.home))
+            except ServerError as exc:
+                _fail(str(exc))
+            if p.port and port_in_use(p.host, p.port):
+                _fail(f"prefect.port {p.port} on {p.host} is in use: stop what listens there, or set NIGHTDESK_PREFECT__PORT "
+                      "(0 takes any free port)")
+            server = LocalPrefectServer(p.home, host=p.host, port=p.port, services=True, ui=p.ui)
+            stack.callback(server.stop)
+            typer.echo(f"starting a local Prefect server on {server.address} (database and log in {p.home}) ...")
+            t0 = time.perf_counter()
+            try:
+                url = server.wait_ready(p.startup_timeout_s)
+            except (ServerError, OSError) as exc:
+                _fail(str(exc))
+            typer.echo(f"Prefect server ready in {time.perf_counter() - t0:.1f}s: API {url}" + (f", UI {server.address}" if p.ui else ""))
+            write_state(p.home, server)
+            stack.callback(clear_state, p.home)
+            supervisor = Supervisor(server, delays_s=p.restart_delays_s, startup_timeout_s=p.startup_timeout_s,
+                                    report=lambda line: typer.secho(f"nightdesk serve: {line}", fg="yellow", err=True),
+                                    on_restart=lambda: write_state(p.home, server))
+            supervisor.start()
+            stack.callback(supervisor.stop)
+        os.environ["PREFECT_API_URL"] = url
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # the runs' INFO logs reach the API
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from prefect import serve as prefect_serve
+
+        try:
+            items = deployments()
+        except ValueError as exc:
+            _fail(str(exc))
+        for d in items:  # registered before "serving" is printed (the runner registers them again, unchanged)
+            d.apply()
+        typer.echo(f"serving {what}: {', '.join(f'{d.flow_name}/{d.name}' for d in items)}; Ctrl-C stops")
+        stopping = []
+
+        def _interrupt(signum, frame):
+            stopping.append(signum)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, _interrupt)
+        try:
+            while True:
+                prefect_serve(*items, print_starting_message=False)
+                if stopping or server is None or healthy(url):
+                    break  # Ctrl-C, SIGTERM (Prefect's runner handles it), or a runner that ended on its own
+                typer.secho("nightdesk serve: the runner stopped while the Prefect server was down; starting it again "
+                            "once the server answers", fg="yellow", err=True)
+                while not healthy(url):
+                    if server.poll() is not None and supervisor is not None and not supervisor.is_alive():
+                        _fail("the local Prefect server is down and is not being restarted")
+                    time.sleep(1.0)
+                items = deployments()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        typer.echo("nightdesk serve: stopped")
 
 
 @app.command()
 def serve(
-    cron: str = typer.Option("30 18 * * 1-5", help="Cron schedule, America/New_York time."),
+    cron: str = typer.Option("30 18 * * 1-5", help="Cron schedule of the nightly run, America/New_York time."),
 ) -> None:
-    """Serve the nightly flow on a cron schedule (a local Prefect deployment; Ctrl-C stops)."""
-    _quiet_prefect()
-    from nightdesk.flows.nightly import nightly_note
+    """Run the nightly note on its schedule (publish, then deliver) and the on-demand deployments; Ctrl-C stops.
 
-    nightly_note.serve(name="nightdesk-nightly", schedule=nightly_schedule(cron))
+    Without PREFECT_API_URL a local Prefect server is started and supervised (settings prefect.*).
+    """
+    settings = _settings()
+
+    def deployments():
+        from nightdesk.flows.deployments import served_deployments
+
+        return served_deployments(cron)
+
+    _serve_forever(settings, deployments, f"the nightly note ({cron}, America/New_York)")
 
 
 @app.command()
@@ -302,11 +450,17 @@ def backfill(
     if d1 < d0:
         _fail(f"--end {end} is before --start {start}")
     settings = _store_as_data_dir(_settings(provider=provider, output_dir=output_dir))
+    langs = _parse_langs(lang)
+    server = _start_local_prefect(settings)
     _quiet_prefect()
     from nightdesk.flows.backfill import backfill as backfill_flow, dask_backfill
 
     runner = dask_backfill(scheduler) if (dask or scheduler) else backfill_flow
-    summary = runner(d0, d1, settings.provider, _parse_langs(lang), force, settings, True)
+    with _local_prefect_ready(server, settings):
+        state = runner(d0, d1, settings.provider, langs, force, settings, True, return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, BaseException):  # the run could not start its dates at all
+        _fail(f"backfill {d0}..{d1}: {summary}")
     from rich.console import Console
     from rich.table import Table
 
@@ -426,17 +580,33 @@ def web_cmd(
         _fail(str(exc))
 
 
+@app.command("doctor")
+def doctor_cmd() -> None:
+    """Check this machine and configuration: fonts, librsvg, HarfBuzz, Prefect, folders, mail, web secret, alerts."""
+    from nightdesk.cli.doctor import run_checks
+
+    checks = run_checks(_settings())
+    for c in checks:
+        typer.secho(c.line(), fg="red" if c.status == "problem" else None)
+    bad = sum(c.status == "problem" for c in checks)
+    typer.echo(f"{len(checks)} checks, {bad} problem{'s' if bad != 1 else ''}")
+    if bad:
+        raise typer.Exit(1)
+
+
 @app.command("deliver")
 def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note date YYYY-MM-DD.")) -> None:
     """Email the published note of a date to active subscribers (exactly once per subscriber)."""
     day = _parse_date(date)
     settings = _settings()
+    server = _start_local_prefect(settings)
     _quiet_prefect()
     from nightdesk.flows.deliver import DeliveryError, deliver_note
     from nightdesk.rendering.publish import PublishError
 
     try:
-        rep = deliver_note(day, settings)
+        with _local_prefect_ready(server, settings):
+            rep = deliver_note(day, settings)
     except (DeliveryError, PublishError) as exc:
         _fail(str(exc))
     typer.echo(f"sent {rep.sent}, already sent {rep.skipped_already_sent}, bounced {rep.failed_permanent}, gave up {rep.gave_up}")

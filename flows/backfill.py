@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.states import Failed
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from nightdesk import __version__, facts
+from nightdesk.flows.alerts import notify_operator
 from nightdesk.marketdata.calendar import sessions_between
 from nightdesk.marketdata.registry import MarketDataBatch, provider_from_settings
 from nightdesk.narrative.compose import compose_notes
@@ -140,13 +142,15 @@ def chunks(days: list[dt.date], *, per_worker: int = 8, n_workers: int = 2, max_
     return out
 
 
-@flow(name="backfill", task_runner=ProcessPoolTaskRunner(max_workers=2))
+@flow(name="backfill", task_runner=ProcessPoolTaskRunner(max_workers=2), on_failure=[notify_operator], on_crashed=[notify_operator])
 def backfill(start: dt.date, end: dt.date, provider: str | None = None, langs: list[str] | None = None,
              force: bool = False, settings: Settings | None = None, progress: bool = False) -> dict:
     """Publish every session in ``[start, end]`` (skipping dates already built from the same inputs).
 
     One flow run; the dates go out in chunks (:func:`chunks`) to the task runner's workers.
-    Returns a summary with per-date status, failures with their reason, and timings.
+    Returns a summary with per-date status, failures with their reason, and timings; when a
+    date failed the run ends Failed (one operator alert) with that summary as its data
+    (``state.result(raise_on_failure=False)``), the other dates published.
     """
     settings = settings or Settings()
     langs = list(langs or settings.langs)
@@ -177,7 +181,12 @@ def backfill(start: dt.date, end: dt.date, provider: str | None = None, langs: l
         "elapsed_s": round(elapsed, 1),
         "per_date_s": round(elapsed / max(1, len(days)), 2),
     }
-    get_run_logger().info("backfill %s..%s: %s", start, end, summary)
+    logger = get_run_logger()
+    logger.info("backfill %s..%s: %s", start, end, summary)
+    if summary["failed"]:
+        first, why = next(iter(summary["failed"].items()))
+        return Failed(message=f"backfill {start}..{end}: {len(summary['failed'])} of {len(days)} dates failed "
+                              f"(first: {first} {why})", data=summary)
     return summary
 
 

@@ -10,6 +10,7 @@ from nightdesk.delivery.links import ReaderLinks, edition_summary, sending_probl
 from nightdesk.delivery.send import DeliveryReport, deliver
 from nightdesk.delivery.store import connect
 from nightdesk.delivery.tokens import Tokens
+from nightdesk.flows.alerts import notify_operator
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
 from nightdesk.narrative.compose import email_summary, note_from_json
 from nightdesk.settings import Settings
@@ -85,7 +86,7 @@ def send_task(date: str, settings: Settings) -> DeliveryReport:
                    rate_per_s=d.rate_per_s, max_attempts=d.max_attempts)
 
 
-@flow(name="deliver-note")
+@flow(name="deliver-note", on_failure=[notify_operator], on_crashed=[notify_operator])
 def deliver_note(date: dt.date, settings: Settings | None = None) -> DeliveryReport:
     """Send the published note of ``date``; safe to run again (the ledger prevents duplicates)."""
     settings = settings or Settings()

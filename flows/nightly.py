@@ -1,7 +1,9 @@
 """The note pipeline as Prefect 3 flows: fetch -> facts -> compose -> render and publish.
 
 Tasks are thin calls into the layers below (market data, facts, narrative, rendering); this
-module decides only order, retries, concurrency and what the run reports.
+module decides only order, retries, concurrency and what the run reports. The scheduled
+``nightly-note`` publishes the night's note, then delivers it (``deliver-note``, idempotent);
+it fails, with one operator alert (:mod:`nightdesk.flows.alerts`), when either step does.
 """
 from __future__ import annotations
 
@@ -13,29 +15,41 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as this_run
 
 from nightdesk import __version__, facts
 from nightdesk.analytics.quality import DataQualityError
+from nightdesk.delivery.links import day_url, note_url
+from nightdesk.flows.alerts import notify_operator
 from nightdesk.flows.data import update_store_task
+from nightdesk.flows.deliver import deliver_note
 from nightdesk.facts import FactsRecord
 from nightdesk.marketdata.base import DataError, MarketData
 from nightdesk.marketdata.calendar import is_session, why_not_session
 from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
 from nightdesk.narrative.compose import Note, compose_notes
-from nightdesk.rendering.outputs import publish_note, write_archive
+from nightdesk.rendering.outputs import pdf_name, publish_note, write_archive
 from nightdesk.rendering.pdf import prepare_fonts
 from nightdesk.rendering.publish import ensure_writable
 from nightdesk.settings import Settings
 
 
+class DeliveryFailed(RuntimeError):
+    """The night's note was published but its delivery did not reach every subscriber."""
+
+
 def _retry_io(task, task_run, state) -> bool:
-    """Retry provider calls on I/O trouble, never on bad data (it fails the same way again)."""
+    """Retry provider calls on I/O trouble only (``OSError``: connection, timeout, a provider's
+    ``ProviderIOError``); bad data fails the same way again and a bug (``KeyError``,
+    ``TypeError``...) is not helped by waiting."""
     try:
         state.result()
-    except (DataError, DataQualityError, ValueError):
+    except (DataError, DataQualityError):
         return False
-    except Exception:
+    except OSError:
         return True
+    except Exception:
+        return False
     return False
 
 
@@ -77,11 +91,32 @@ def _fetch_with_policy(settings: Settings):
     return fetch.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
 
 
-def _artifact(record: FactsRecord, info: dict) -> None:
+def note_links(date: str, langs: list[str], folder: str, base_url: str | None) -> str:
+    """Markdown links to the published note: on the readers' site when ``base_url`` is set
+    (``web.base_url``), else to the files in the output folder.
+
+    >>> print(note_links("2026-02-04", ["en"], "/srv/output/2026-02-04", "https://notes.desk.news"))
+    [2026-02-04 on the site](https://notes.desk.news/en/2026-02-04/) · [en HTML](https://notes.desk.news/archive/2026-02-04/note.en.html) · [en PDF](https://notes.desk.news/archive/2026-02-04/note.en.pdf)
+    >>> print(note_links("2026-02-04", ["en"], "/srv/output/2026-02-04", None))
+    [en HTML](file:///srv/output/2026-02-04/note.en.html) · [en PDF](file:///srv/output/2026-02-04/note.en.pdf)
+    """
+    if base_url:
+        links = [f"[{date} on the site]({day_url(base_url, date, langs[0])})"]
+        for lang in langs:
+            links += [f"[{lang} HTML]({note_url(base_url, date, lang)})", f"[{lang} PDF]({base_url}/archive/{date}/{pdf_name(lang)})"]
+    else:
+        root = folder.rstrip("/")
+        links = [x for lang in langs for x in (f"[{lang} HTML](file://{root}/note.{lang}.html)", f"[{lang} PDF](file://{root}/{pdf_name(lang)})")]
+    return " · ".join(links)
+
+
+def _artifact(record: FactsRecord, info: dict, langs: list[str], settings: Settings) -> None:
     m, r, l = record.momentum, record.rotation, record.letf
+    base_url = settings.web.base_url if "base_url" in settings.web.model_fields_set else None
     create_markdown_artifact(
         key="nightdesk-note",
-        markdown=(f"## {record.meta.date}\n\n{info['headline']}\n\n| figure | value |\n|---|---|\n"
+        markdown=(f"## {record.meta.date}\n\n{info['headline']}\n\n"
+                  f"{note_links(record.meta.date.isoformat(), langs, info['folder'], base_url)}\n\n| figure | value |\n|---|---|\n"
                   f"| L/S % | {m.ls_ret_pct:.2f} |\n| L/S z | {m.ls_z:.2f} |\n| breadth % | {r.breadth_pct_beating_index:.1f} |\n"
                   f"| LETF flow $bn | {l.rebalance_total_usd / 1e9:.2f} |\n\nStory: {record.story.primary}\n\n"
                   + "".join(f"**Stale input:** {x.input} as of {x.as_of} ({x.age_days} days; limit {x.limit_days})\n\n" for x in record.meta.stale_inputs)
@@ -101,7 +136,7 @@ def regenerate_note(date: dt.date | None = None, provider: Any = None, langs: li
     record = facts_task(md, settings, langs)
     notes = compose(record, langs)
     info = publish(record, notes, settings)
-    _artifact(record, info)
+    _artifact(record, info, langs, settings)
     logger = get_run_logger()
     for x in record.meta.stale_inputs:
         logger.warning("%s: input %s is %d days old (as of %s; limit %d days)", record.meta.date, x.input, x.age_days, x.as_of, x.limit_days)
@@ -109,26 +144,50 @@ def regenerate_note(date: dt.date | None = None, provider: Any = None, langs: li
     return {"date": record.meta.date.isoformat(), **info}
 
 
-@flow(name="nightly-note")
-def nightly_note(provider: Any = None, settings: Settings | None = None, today: dt.date | None = None) -> dict | None:
-    """Scheduled entry point: skip non-sessions (logged); wait for late data within the window;
-    then publish today's session. Never publishes a note built on yesterday's closes.
-    """
-    settings = settings or Settings()
-    today = today or dt.datetime.now(ZoneInfo("America/New_York")).date()
+def night_of(today: dt.date | None) -> dt.date:
+    """The session a nightly run is for: ``today`` when given, else the New York date of the run's
+    scheduled start (a run that starts late, e.g. after midnight, still publishes its own night)."""
+    if today is not None:
+        return today
+    return this_run.scheduled_start_time.astimezone(ZoneInfo("America/New_York")).date()
+
+
+def _publish_when_ready(provider: Any, settings: Settings, day: dt.date) -> dict:
+    """``regenerate_note`` for ``day``, waiting within ``late_data_window_s`` while its data is late."""
     logger = get_run_logger()
-    if not is_session(today):
-        logger.info("skipping %s: %s", today, why_not_session(today))
-        return None
     deadline = time.monotonic() + settings.late_data_window_s
     while True:
         try:
             if (provider or settings.provider) == "store":
-                update_store_task(settings, today)  # append tonight's closes, then the note reads the store
-            return regenerate_note(today, provider, None, False, settings)
+                update_store_task(settings, day)  # append tonight's closes, then the note reads the store
+            return regenerate_note(day, provider, None, False, settings)
         except (DataError, DataQualityError) as exc:
             late = "beyond the provider's data" in str(exc) or "not complete" in str(exc)
             if not late or time.monotonic() >= deadline:
-                raise DataError(f"data for {today.isoformat()} not complete: {exc}") from None
-            logger.warning("data for %s not complete yet (%s); retrying in %ss", today, exc, settings.late_data_poll_s)
+                raise DataError(f"data for {day.isoformat()} not complete: {exc}") from None
+            logger.warning("data for %s not complete yet (%s); retrying in %ss", day, exc, settings.late_data_poll_s)
             time.sleep(settings.late_data_poll_s)
+
+
+@flow(name="nightly-note", on_failure=[notify_operator], on_crashed=[notify_operator])
+def nightly_note(provider: Any = None, settings: Settings | None = None, today: dt.date | None = None) -> dict | None:
+    """Scheduled entry point: skip non-sessions (logged); wait for late data within the window;
+    publish the night's session, then deliver it. Never publishes a note built on yesterday's
+    closes. Failed (one operator alert) when the note cannot be published or delivery does not
+    reach every subscriber; delivery is idempotent, so a rerun sends only what is missing.
+    """
+    settings = settings or Settings()
+    day = night_of(today)
+    logger = get_run_logger()
+    if not is_session(day):
+        logger.info("skipping %s: %s", day, why_not_session(day))
+        return None
+    result = _publish_when_ready(provider, settings, day)
+    state = deliver_note(day, settings, return_state=True)
+    if not state.is_completed():
+        raise DeliveryFailed(f"{day}: the note is published but delivery failed: {state.message}")
+    report = state.result()
+    logger.info("nightly %s: published %s; delivered: %s sent, %s already sent, %s bounced, %s gave up", day, result["folder"],
+                report.sent, report.skipped_already_sent, report.failed_permanent, report.gave_up)
+    return {**result, "delivery": {"sent": report.sent, "already_sent": report.skipped_already_sent,
+                                   "bounced": report.failed_permanent, "gave_up": report.gave_up}}

@@ -1,8 +1,14 @@
 """One typed settings object, read from ``nightdesk.toml`` and ``NIGHTDESK_*`` env vars.
 
 Precedence: explicit keyword arguments > environment (``NIGHTDESK_SMTP__HOST=...``) >
-TOML file (``$NIGHTDESK_CONFIG`` or ``./nightdesk.toml``) > defaults. Unknown keys and
+TOML file (``$NIGHTDESK_CONFIG``, else ``<home>/nightdesk.toml``) > defaults. Unknown keys and
 wrong types are rejected at start with the key named.
+
+Paths do not depend on the working directory: every relative path in the settings (output,
+store, subscriber database, outboxes, the local Prefect server's files, ...) is taken relative
+to ``home`` (:func:`default_home`: the source checkout when nightdesk runs from one, else
+``$XDG_DATA_HOME/nightdesk``). Paths given on the command line are the user's, relative to the
+current directory; the CLI makes them absolute before they reach the settings.
 """
 from __future__ import annotations
 
@@ -10,11 +16,76 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
+
+
+def default_home() -> Path:
+    """Where nightdesk keeps its files when ``home`` is not set.
+
+    The source checkout when nightdesk runs from one (an editable install, as the README's quick
+    start makes: ``output/`` is then the checkout's), else ``$XDG_DATA_HOME/nightdesk``
+    (``~/.local/share/nightdesk``). Either way the same from every working directory.
+    """
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    try:
+        if pyproject.is_file() and 'name = "nightdesk"' in pyproject.read_text(encoding="utf-8"):
+            return root
+    except OSError:
+        pass
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "nightdesk"
+
+
+def home_from_env() -> Path:
+    """``$NIGHTDESK_HOME`` (the ``home`` setting from the environment) or :func:`default_home`."""
+    named = os.environ.get("NIGHTDESK_HOME")
+    return Path(named).expanduser().absolute() if named else default_home()
+
+
+def under_home(path: Path, home: Path) -> Path:
+    """``path`` with ``~`` expanded, relative to ``home`` unless absolute.
+
+    >>> under_home(Path("output"), Path("/srv/nightdesk")).as_posix(), under_home(Path("/data"), Path("/srv")).as_posix()
+    ('/srv/nightdesk/output', '/data')
+    """
+    path = path.expanduser()
+    return path if path.is_absolute() else home / path
+
+
+def sqlite_under_home(db_url: str, home: Path) -> str:
+    """A SQLite URL's relative file path taken relative to ``home``; other URLs unchanged.
+
+    >>> sqlite_under_home("sqlite:///.nightdesk/subscribers.db", Path("/srv/nd"))
+    'sqlite:////srv/nd/.nightdesk/subscribers.db'
+    >>> sqlite_under_home("postgresql+psycopg://db/desk", Path("/srv/nd"))
+    'postgresql+psycopg://db/desk'
+    """
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix) or db_url.startswith(prefix + ":memory:") or db_url == prefix:
+        return db_url
+    path, sep, query = db_url.removeprefix(prefix).partition("?")
+    return f"{prefix}{under_home(Path(path), home).as_posix()}{sep}{query}"
+
+
+def _paths_under_home(model: BaseModel, home: Path) -> BaseModel:
+    """A copy of ``model`` (and its nested settings) with every relative ``Path`` under ``home``;
+    which fields were set explicitly is kept (some checks ask whether a value is a default)."""
+    updates = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path):
+            updates[name] = under_home(value, home)
+        elif isinstance(value, BaseModel):
+            updates[name] = _paths_under_home(value, home)
+    if not updates:
+        return model
+    copied = model.model_copy(update=updates)
+    object.__setattr__(copied, "__pydantic_fields_set__", set(model.model_fields_set))
+    return copied
 
 
 class _Strict(BaseModel):
@@ -182,6 +253,47 @@ class WebSettings(_Strict):
         return key
 
 
+class PrefectSettings(_Strict):
+    """The local Prefect server nightdesk starts when no Prefect API is configured (no
+    ``PREFECT_API_URL`` in the environment or the active Prefect profile)."""
+
+    home: Path = Field(Path(".nightdesk/prefect"), description="the server's PREFECT_HOME: its SQLite database (prefect.db), "
+                       "server.log, and server.json while `nightdesk serve` runs it")
+    host: str = Field("127.0.0.1", description="bind address of the server `nightdesk serve` starts")
+    port: int = Field(4200, ge=0, le=65535, description="its port (0: any free port); one-off runs take any free port")
+    ui: bool = Field(True, description="serve Prefect's UI at the server's address (`nightdesk serve` only)")
+    startup_timeout_s: float = Field(120.0, gt=0, description="a first start migrates a fresh database: about 10 s here, more on a busy machine")
+    restart_delays_s: list[float] = Field([1.0, 5.0, 15.0, 60.0], min_length=1,
+                                          description="waits before restarting a server that died (the last one repeats)")
+
+
+class AlertSettings(_Strict):
+    """Operator notifications: one per failed nightly run, backfill with failed dates, or delivery that did not reach everyone."""
+
+    email_to: list[str] = Field([], description="operator addresses; sent through delivery.transport (SMTP with delivery.smtp "
+                                "and delivery.from_addr, or .eml files in alerts.outbox_dir)")
+    webhook_url: SecretStr | None = Field(None, description="POSTed a JSON object per failure (it may carry a token: kept secret)")
+    outbox_dir: Path = Field(Path(".nightdesk/alerts"), description="alert emails when delivery.transport is 'outbox'")
+    timeout_s: float = Field(10.0, gt=0, description="wait for the SMTP server or webhook")
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        """Plain addresses, no line breaks (they become a header)."""
+        for addr in value:
+            if "@" not in addr or any(c in addr for c in "\r\n<>, "):
+                raise ValueError(f"{addr!r} is not a plain email address")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, url: SecretStr | None) -> SecretStr | None:
+        """An http(s) URL."""
+        if url is not None and not url.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return url
+
+
 class _TomlWithoutSecrets(TomlConfigSettingsSource):
     """The TOML file, refused when it holds the web secret key (secrets come from the environment only)."""
 
@@ -201,6 +313,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NIGHTDESK_", env_nested_delimiter="__", extra="forbid")
 
+    home: Path = Field(default_factory=default_home, description="every relative path below is taken from here "
+                       "(default: the source checkout when run from one, else $XDG_DATA_HOME/nightdesk)")
     output_dir: Path = Path("output")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nightdesk",
                             description="files derived once and reused: the charts' desubroutinized CJK fonts (about 75 MB)")
@@ -221,12 +335,37 @@ class Settings(BaseSettings):
     story: StorySettings = StorySettings()
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
+    prefect: PrefectSettings = PrefectSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("cache_dir")
     @classmethod
     def _home(cls, path: Path) -> Path:
         """``~`` means the user's home, as in a shell."""
         return path.expanduser()
+
+    @model_validator(mode="after")
+    def _under_home(self) -> "Settings":
+        """Relative paths (and a relative SQLite file) under ``home``: not the working directory."""
+        home = self.home.expanduser().absolute()
+        fields_set = set(self.model_fields_set)
+        object.__setattr__(self, "home", home)
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "home":
+                continue
+            if isinstance(value, Path):
+                object.__setattr__(self, name, under_home(value, home))
+            elif isinstance(value, BaseModel):
+                object.__setattr__(self, name, _paths_under_home(value, home))
+        delivery = self.delivery
+        db_url = sqlite_under_home(delivery.db_url, home)
+        if db_url != delivery.db_url:
+            copied = delivery.model_copy(update={"db_url": db_url})
+            object.__setattr__(copied, "__pydantic_fields_set__", set(delivery.model_fields_set))
+            object.__setattr__(self, "delivery", copied)
+        object.__setattr__(self, "__pydantic_fields_set__", fields_set)
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -237,5 +376,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("NIGHTDESK_CONFIG", "nightdesk.toml"))
+        named_home = getattr(init_settings, "init_kwargs", {}).get("home")
+        home = Path(named_home).expanduser().absolute() if named_home else home_from_env()
+        toml_path = Path(os.environ["NIGHTDESK_CONFIG"]) if os.environ.get("NIGHTDESK_CONFIG") else home / "nightdesk.toml"
         return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_file=toml_path))
