@@ -113,7 +113,8 @@ def _start_local_prefect(settings):
     if served:
         os.environ["PREFECT_API_URL"] = served
         return None
-    server = LocalPrefectServer(settings.prefect.home, host="127.0.0.1", port=0, services=False, ui=False)
+    server = LocalPrefectServer(settings.prefect.home, host="127.0.0.1", port=0, services=False, ui=False,
+                                template_dir=settings.cache_dir / "prefect-db")
     try:
         server.start()
     except OSError as exc:
@@ -364,7 +365,8 @@ def _serve_forever(settings, deployments, what: str) -> None:
             if p.port and port_in_use(p.host, p.port):
                 _fail(f"prefect.port {p.port} on {p.host} is in use: stop what listens there, or set NIGHTDESK_PREFECT__PORT "
                       "(0 takes any free port)")
-            server = LocalPrefectServer(p.home, host=p.host, port=p.port, services=True, ui=p.ui)
+            server = LocalPrefectServer(p.home, host=p.host, port=p.port, services=True, ui=p.ui,
+                                        template_dir=settings.cache_dir / "prefect-db")
             stack.callback(server.stop)
             typer.echo(f"starting a local Prefect server on {server.address} (database and log in {p.home}) ...")
             t0 = time.perf_counter()
@@ -379,7 +381,7 @@ def _serve_forever(settings, deployments, what: str) -> None:
                                     report=lambda line: typer.secho(f"nightdesk serve: {line}", fg="yellow", err=True),
                                     on_restart=lambda: write_state(p.home, server))
             supervisor.start()
-            stack.callback(supervisor.stop)
+            stack.callback(supervisor.shutdown)
         os.environ["PREFECT_API_URL"] = url
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # the runs' INFO logs reach the API
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

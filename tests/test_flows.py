@@ -104,19 +104,21 @@ def test_backfill_on_a_local_dask_cluster(tmp_path, prefect_harness):
     assert facts["meta"]["date"] == "2026-02-06" and (tmp_path / "2026-02-06" / "note.en.pdf").stat().st_size > 50_000
 
 
-def test_backfill_workers_report_to_the_flows_temporary_server(tmp_path):
-    """With no Prefect server configured, the flow run's temporary server serves the task
-    processes too: one server, not one more per worker (each took a third of a core)."""
+def test_backfill_workers_report_to_the_commands_one_server(tmp_path):
+    """`nightdesk backfill` with no Prefect server configured starts one local server, and the
+    task processes report to it: no temporary server of their own (each took a third of a core)."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="INFO", NIGHTDESK_HISTORY_DAYS="700")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NIGHTDESK_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_LOGGING_LEVEL="INFO", PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="INFO",
+               NIGHTDESK_HISTORY_DAYS="700", NIGHTDESK_HOME=str(tmp_path / "home"))
     cmd = [sys.executable, "-W", "ignore", "-m", "nightdesk.cli", "backfill", "--start", "2026-02-04", "--end", "2026-02-04",
            "--lang", "en", "--output-dir", str(tmp_path / "out")]
     run = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "out" / "2026-02-04" / "note.en.pdf").exists()
-    assert (run.stdout + run.stderr).count("Starting temporary server") == 1
+    assert (run.stdout + run.stderr).count("Starting temporary server") == 0
+    assert (tmp_path / "home" / ".nightdesk" / "prefect" / "server.log").read_text().count("starts prefect server") == 1
