@@ -89,6 +89,7 @@ def run(
     settings = _store_as_data_dir(_settings(provider=provider, data_dir=data_dir, output_dir=output_dir))
     _quiet_prefect()
     from nightdesk.facts import FactsError
+    from nightdesk.narrative.claims import NarrativeError
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import regenerate_note
     from nightdesk.marketdata.base import DataError
@@ -98,7 +99,7 @@ def run(
     t0 = time.perf_counter()
     try:
         result = regenerate_note(day, settings.provider, langs, snap, settings)
-    except (DataError, DataQualityError, FactsError, RenderError, PublishError) as exc:
+    except (DataError, DataQualityError, FactsError, NarrativeError, RenderError, PublishError) as exc:
         _fail(str(exc))
     typer.echo(f"published {result['folder']} in {time.perf_counter() - t0:.1f}s")
     typer.echo(result["headline"])

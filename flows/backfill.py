@@ -20,6 +20,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from nightdesk import __version__, facts
 from nightdesk.marketdata.calendar import sessions_between
 from nightdesk.marketdata.registry import MarketDataBatch, provider_from_settings
+from nightdesk.narrative.claims import verify
 from nightdesk.narrative.compose import compose_notes
 from nightdesk.settings import Settings
 from nightdesk.rendering.outputs import publish_note, write_archive
@@ -68,7 +69,9 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
             if isinstance(record, Exception):
                 raise record
             record = record.model_copy(update={"meta": record.meta.model_copy(update={"inputs_key": keys[day]})})
-            publish_note(record, compose_notes(record, langs), settings.output_dir, version=__version__, fontconfig=fontconfig,
+            notes = compose_notes(record, langs)
+            verify(record, notes)
+            publish_note(record, notes, settings.output_dir, version=__version__, fontconfig=fontconfig,
                          svg_writer=svg_writer)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on

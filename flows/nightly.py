@@ -21,6 +21,7 @@ from nightdesk.facts import FactsRecord
 from nightdesk.marketdata.base import DataError, MarketData
 from nightdesk.marketdata.calendar import is_session, why_not_session
 from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
+from nightdesk.narrative.claims import verify
 from nightdesk.narrative.compose import Note, compose_notes
 from nightdesk.rendering.outputs import publish_note, write_archive
 from nightdesk.rendering.pdf import prepare_fonts
@@ -59,8 +60,10 @@ def facts_task(md: MarketData, settings: Settings, langs: list[str]) -> FactsRec
 
 @task(task_run_name="compose {record.meta.date}", cache_policy=NO_CACHE)
 def compose(record: FactsRecord, langs: list[str]) -> dict[str, Note]:
-    """Every edition's text, composed once; rendering and email read these."""
-    return compose_notes(record, langs)
+    """Every edition's text, composed once and read back against the facts; rendering and email read these."""
+    notes = compose_notes(record, langs)
+    verify(record, notes)
+    return notes
 
 
 @task(timeout_seconds=600, task_run_name="render and publish {record.meta.date}", cache_policy=NO_CACHE)
