@@ -13,7 +13,37 @@ import pandas as pd
 
 
 class DataError(ValueError):
-    """Bad or missing input data; the message names the input and what is wrong."""
+    """Bad or missing input data; the message names the input and what is wrong.
+
+    The subclasses below tell a flow what to do without reading the message:
+
+    ==========================  =====================================================
+    :class:`DataFileError`      a malformed input file: never retried (it fails the same way again)
+    :class:`CalendarError`      the date is not a session, or outside the NYSE calendar: never retried
+    :class:`DataNotYetAvailable`  the date is a session the provider has no closes for yet:
+                                the nightly run waits for late data (``late_data_window_s``)
+    :class:`ProviderIOError`    the provider could not be reached or read (network, timeout,
+                                I/O): retried with ``fetch_retry_delays_s``
+    ==========================  =====================================================
+
+    A plain :class:`DataError` (e.g. a provider option missing) is never retried either.
+    """
+
+
+class DataFileError(DataError):
+    """An input file is unreadable or malformed (the message names the file and the problem)."""
+
+
+class CalendarError(DataError):
+    """The date is not a NYSE session, or lies outside the calendar's range."""
+
+
+class DataNotYetAvailable(DataError):
+    """The date is a session but the provider's data does not reach it (yet): worth waiting for."""
+
+
+class ProviderIOError(DataError):
+    """The provider could not be reached or read (network, timeout, transient I/O): worth retrying."""
 
 
 @dataclass(frozen=True)

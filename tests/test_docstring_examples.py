@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["nightdesk.analytics.flows", "nightdesk.analytics.letf", "nightdesk.analytics.quality", "nightdesk.flows.backfill"])
+@pytest.mark.parametrize("name", ["nightdesk.analytics.flows", "nightdesk.analytics.letf", "nightdesk.analytics.quality", "nightdesk.flows.backfill",
+                                  "nightdesk.marketdata.validate"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0, result
