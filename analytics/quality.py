@@ -35,6 +35,11 @@ class DataQualityError(ValueError):
     """The input cannot support a note (e.g. no usable closes on the date)."""
 
 
+class IncompleteDataError(DataQualityError):
+    """Too few usable closes on the date: the vendor's file may still be arriving (a nightly run
+    waits for late data on this type; other quality errors fail at once)."""
+
+
 @dataclass(frozen=True)
 class QualityReport:
     """Output of :func:`quality_gate`.
@@ -342,16 +347,16 @@ def require_coverage(ret_1d: pd.DataFrame, day: pd.Timestamp, tickers: list[str]
 
     Raises
     ------
-    DataQualityError
+    IncompleteDataError
         ``day`` missing from the data, or fewer than ``min_share`` of the tickers usable.
     """
     label = day.date().isoformat()
     if day not in ret_1d.index:
-        raise DataQualityError(f"data for {label} not complete: the provider has no closes for that session")
+        raise IncompleteDataError(f"data for {label} not complete: the provider has no closes for that session")
     cols = [t for t in tickers if t in ret_1d.columns]
     n_ok = int(ret_1d.loc[day, cols].notna().sum())
     if not cols or n_ok < min_share * len(cols):
-        raise DataQualityError(
+        raise IncompleteDataError(
             f"data for {label} not complete: only {n_ok} of {len(cols)} index members have a usable close "
             f"(need {min_share:.0%})"
         )

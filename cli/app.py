@@ -102,7 +102,7 @@ def _provider_and_session(settings, day: Optional[dt.date], snap: bool):
     """The provider (options checked) and the session to run (checked against the NYSE calendar,
     any date, and the provider's data); one line on any failure. A live provider's data is not
     downloaded for this: its dates are bounded by today in New York."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.calendar import resolve_session
     from nightdesk.marketdata.registry import get_provider, resolve_date
 
@@ -116,7 +116,7 @@ def _provider_and_session(settings, day: Optional[dt.date], snap: bool):
             today = dt.datetime.now(ZoneInfo("America/New_York")).date()
             return prov, resolve_session(day, snap=snap, last_available=today, first_available=today - dt.timedelta(days=365 * 12))
         return prov, resolve_date(prov, day, snap=snap)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
 
 
@@ -153,14 +153,14 @@ def run(
     from nightdesk.analytics.facts import FactsError
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import regenerate_note
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.rendering.pdf import RenderError
     from nightdesk.rendering.publish import PublishError
 
     t0 = time.perf_counter()
     try:
         result = regenerate_note(session, settings.provider, langs, snap if session is None else False, settings)
-    except (DataError, DataQualityError, FactsError, RenderError, PublishError) as exc:
+    except (DataError, ProviderIOError, DataQualityError, FactsError, RenderError, PublishError) as exc:
         _fail(str(exc))
     typer.echo(f"published {result['folder']} in {time.perf_counter() - t0:.1f}s")
     typer.echo(result["headline"])
@@ -179,14 +179,14 @@ def data_check(
     prov, day = _provider_and_session(settings, parsed, snap)
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import gate
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.registry import load_market_data, resolve_date
 
     try:
         day = day or resolve_date(prov, None)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
         g = gate.fn(md)  # the same gate the note runs
-    except (DataError, DataQualityError) as exc:
+    except (DataError, ProviderIOError, DataQualityError) as exc:
         _fail(str(exc))
     window, n_ok = g["window_flags"], g["n_usable"]
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
@@ -259,7 +259,7 @@ def backfill(
 
 def _check_backfill_range(settings, d0: dt.date, d1: dt.date) -> None:
     """Both ends inside the NYSE calendar, the provider usable, and some session with data between them."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.calendar import CALENDAR_FIRST, CALENDAR_LAST, in_range, sessions_between
 
     for flag, day in (("--start", d0), ("--end", d1)):
@@ -271,7 +271,7 @@ def _check_backfill_range(settings, d0: dt.date, d1: dt.date) -> None:
         return
     try:
         first, last = prov.coverage()
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     if not any(first <= d <= last for d in sessions_between(max(d0, first), min(d1, last))):
         _fail(f"no session between --start {d0.isoformat()} and --end {d1.isoformat()} has data: the provider's data runs "

@@ -13,20 +13,18 @@ import pandas as pd
 
 
 class DataError(ValueError):
-    """Bad or missing input data; the message names the input and what is wrong.
+    """Bad or missing input data; the message names the input and what is wrong. Never retried
+    (it fails the same way again). The subclasses tell a flow what else to do, by type:
 
-    The subclasses below tell a flow what to do without reading the message:
-
-    ==========================  =====================================================
-    :class:`DataFileError`      a malformed input file: never retried (it fails the same way again)
-    :class:`CalendarError`      the date is not a session, or outside the NYSE calendar: never retried
+    ============================  ===================================================
+    :class:`DataFileError`        a malformed or unreadable input file
+    :class:`CalendarError`        the date is not a session, or outside the NYSE calendar
     :class:`DataNotYetAvailable`  the date is a session the provider has no closes for yet:
-                                the nightly run waits for late data (``late_data_window_s``)
-    :class:`ProviderIOError`    the provider could not be reached or read (network, timeout,
-                                I/O): retried with ``fetch_retry_delays_s``
-    ==========================  =====================================================
+                                  the nightly run waits for late data (``late_data_window_s``)
+    ============================  ===================================================
 
-    A plain :class:`DataError` (e.g. a provider option missing) is never retried either.
+    A plain :class:`DataError` (e.g. a provider option missing) is a failure too. Transient
+    trouble reaching the provider is :class:`ProviderIOError`, which is *not* a DataError.
     """
 
 
@@ -42,8 +40,10 @@ class DataNotYetAvailable(DataError):
     """The date is a session but the provider's data does not reach it (yet): worth waiting for."""
 
 
-class ProviderIOError(DataError):
-    """The provider could not be reached or read (network, timeout, transient I/O): worth retrying."""
+class ProviderIOError(OSError):
+    """The provider could not be reached or read (network, timeout, a flaky mount): worth retrying
+    with ``fetch_retry_delays_s``. An ``OSError``, not a :class:`DataError`, so that a retry
+    policy that never retries bad data still retries this."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ complete note, old or new:
 Whatever a killed run leaves (``.<date>.tmp-<pid>-*`` staging folders, ``.<date>.old-<pid>``
 backups) is removed by the next run that takes the date's lock (:func:`date_lock`): the lock
 proves no live run owns them, and a folder whose pid is a live process other than this one is
-left alone as well. Other dates' leftovers are removed when their lock is free.
+left alone as well. Other dates' leftovers are removed by any run once their pid is dead.
 
 Published folders and files get ``dir_mode`` / ``file_mode`` (0755 / 0644 by default,
 ``publish_dir_mode`` / ``publish_file_mode`` in the settings): the staging folder is created
@@ -147,20 +147,21 @@ def remove_leftovers(output_dir: Path, date: str) -> list[str]:
 
 
 def sweep_leftovers(output_dir: Path, *, skip: str | None = None) -> list[str]:
-    """:func:`remove_leftovers` for every other date with leftovers whose lock is free right now."""
+    """Remove other dates' leftovers whose pid is dead (no lock is taken: a backfill worker about
+    to publish that date must not find it locked). A backup whose note is missing is kept for
+    that date's next run to restore; names without a pid wait for that run too."""
     out = Path(output_dir)
-    dates = sorted({m["date"] for p in out.iterdir() if (m := LEFTOVER_RE.match(p.name))} - {skip})
     done = []
-    for date in dates:
-        with open(out / f".{date}.lock", "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live run is publishing that date
-            try:
-                done += remove_leftovers(out, date)
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    for p in sorted(out.iterdir()):
+        m = LEFTOVER_RE.match(p.name)
+        if not m or m["date"] == skip or not m["pid"] or int(m["pid"]) == os.getpid() or pid_alive(int(m["pid"])):
+            continue
+        if m["kind"] == "old" and not os.path.lexists(out / m["date"]):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        done.append(p.name)
+    if done:
+        LOG.info("removed %s, left by killed runs", ", ".join(done))
     return done
 
 
@@ -170,7 +171,7 @@ def date_lock(output_dir: Path, date: str, *, wait: bool = False) -> Iterator[No
 
     Holding it, nothing else can own the date's staging folders or backups: what killed runs
     left for this date is recovered and removed (:func:`remove_leftovers`), and other dates'
-    leftovers whose locks are free too (:func:`sweep_leftovers`).
+    leftovers of dead processes too (:func:`sweep_leftovers`).
     """
     note_dir(output_dir, date)
     ensure_writable(output_dir)

@@ -247,3 +247,35 @@ def test_extra_columns_are_never_parsed(tmp_path):
         tracemalloc.stop()
     assert wide.shape == (30, 100)
     assert peak_bytes < 3_000_000, f"peak {peak_bytes / 1e6:.1f} MB"
+
+
+# --- typed errors: what a flow decides by type (issue #21 item 1) ------------------------------------
+
+def test_error_types_decide_retry_wait_or_fail(tmp_path):
+    """Transient provider I/O is an OSError (the fetch task's current policy retries it: the
+    yfinance network errors were DataErrors, never retried); bad data, calendar and late data
+    are DataErrors (never retried), late data and a short coverage carry their own types."""
+    import errno
+
+    from nightdesk.analytics.quality import DataQualityError, IncompleteDataError, require_coverage
+    from nightdesk.flows.nightly import _retry_io
+    from nightdesk.marketdata.base import ProviderIOError
+    from nightdesk.marketdata.validate import _os_error
+
+    class State:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def result(self):
+            raise self.exc
+
+    io = _os_error(tmp_path / "prices.parquet", OSError(errno.EIO, "Input/output error"))
+    assert isinstance(io, ProviderIOError) and not isinstance(io, DataError) and _retry_io(None, None, State(io)) is True
+    denied = _os_error(tmp_path / "prices.parquet", PermissionError(errno.EACCES, "Permission denied"))
+    assert isinstance(denied, DataFileError) and "permission denied" in str(denied) and _retry_io(None, None, State(denied)) is False
+    for exc in (CalendarError("x"), DataNotYetAvailable("x"), DataFileError("x")):
+        assert isinstance(exc, DataError) and _retry_io(None, None, State(exc)) is False
+    ret = pd.DataFrame({"A": [0.01, np.nan]}, index=pd.DatetimeIndex(["2026-02-03", "2026-02-04"]))
+    with pytest.raises(IncompleteDataError) as short:
+        require_coverage(ret, pd.Timestamp("2026-02-04"), ["A"])
+    assert isinstance(short.value, DataQualityError)

@@ -106,17 +106,23 @@ def _dead_pid() -> int:
 def test_leftovers_of_killed_runs_are_removed_but_not_a_live_runs(tmp_path):
     out = tmp_path / "out"
     _publish(out, bench.make_note(tmp_path / "v1", "v1"))
+    bench.make_note(out / "2026-02-03", "other date")
     dead, live = _dead_pid(), subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        for name in (f".{DATE}.tmp-{dead}-abc123", f".{DATE}.old-{dead}", f".{DATE}.tmp-x7k2q9", ".2026-02-03.old-" + str(dead),
+        for name in (f".{DATE}.tmp-{dead}-abc123", f".{DATE}.old-{dead}", f".{DATE}.tmp-x7k2q9",  # this date: all but a live run's
+                     f".2026-02-03.old-{dead}", f".2026-02-03.tmp-{dead}-q1",  # another date, dead pid: removed
+                     f".2026-02-05.old-{dead}",  # another date whose note is missing: kept for its own next run to restore
                      f".{DATE}.tmp-{live.pid}-zzz"):
             bench.make_note(out / name, name, pdf_kb=500)
         _publish(out, bench.make_note(tmp_path / "v2", "v2"))
-        assert bench.leftovers(out) == [f".{DATE}.tmp-{live.pid}-zzz"]  # a live process's folder stays
+        assert bench.leftovers(out) == [f".{DATE}.tmp-{live.pid}-zzz", f".2026-02-05.old-{dead}"]
     finally:
         live.kill()
         live.wait()
     _publish(out, bench.make_note(tmp_path / "v3", "v3"))
+    assert bench.leftovers(out) == [f".2026-02-05.old-{dead}"]
+    with date_lock(out, "2026-02-05"):
+        assert bench.check_note(out / "2026-02-05") is None
     assert bench.leftovers(out) == []
 
 
