@@ -150,7 +150,7 @@ def run(
     _check_output(settings.output_dir)
     _check_prefect_api()
     _quiet_prefect()
-    from nightdesk.analytics.facts import FactsError
+    from nightdesk.facts import FactsError
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import regenerate_note
     from nightdesk.marketdata.base import DataError, ProviderIOError
@@ -178,23 +178,23 @@ def data_check(
     settings = _settings(provider=provider, data_dir=data_dir)
     prov, day = _provider_and_session(settings, parsed, snap)
     from nightdesk.analytics.quality import DataQualityError
-    from nightdesk.flows.nightly import gate
+    from nightdesk.facts import gate
     from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.registry import load_market_data, resolve_date
 
     try:
         day = day or resolve_date(prov, None)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
-        g = gate.fn(md)  # the same gate the note runs
+        g = gate(md)  # the same gate the note runs
     except (DataError, ProviderIOError, DataQualityError) as exc:
         _fail(str(exc))
-    window, n_ok = g["window_flags"], g["n_usable"]
+    window, n_ok = g.window_flags, g.n_usable
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
     for check, n in window.groupby("check").size().items():
         typer.echo(f"  {check}: {n}")
     for r in window[window["check"] != "stale_close"].itertuples():
         typer.echo(f"  {r.date.date()} {r.ticker}: {r.detail}")
-    for r in g["flags"]["on_date"]:
+    for r in g.flags["on_date"]:
         typer.echo(f"  on {day}: {r['ticker']} {r['check']} ({r['detail']})")
 
 

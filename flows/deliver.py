@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from nightdesk.analytics.facts import validate_facts
 from nightdesk.delivery.send import DeliveryReport, deliver
 from nightdesk.delivery.store import connect
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
-from nightdesk.narrative.compose import email_summary
+from nightdesk.narrative.compose import email_summary, note_from_json
 from nightdesk.settings import Settings
 from nightdesk.rendering.outputs import pdf_name
 from nightdesk.rendering.publish import note_dir
@@ -37,13 +35,16 @@ def send_task(date: str, settings: Settings) -> DeliveryReport:
     facts_path = folder / "facts.json"
     if not facts_path.exists():
         raise DeliveryError(f"no published note for {date} in {folder}: run `nightdesk run --date {date}` first")
-    facts = validate_facts(json.loads(facts_path.read_text(encoding="utf-8")))
     summaries: dict[str, dict] = {}
 
     def summary_for(lang: str) -> dict:
         key = "en" if lang == "bilingual" else lang
         if key not in summaries:
-            summaries[key] = email_summary(facts, key)
+            path = folder / f"note.{key}.json"
+            try:
+                summaries[key] = email_summary(note_from_json(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                raise DeliveryError(f"{path.name} for {date} cannot be read ({exc}): render the {key} edition again") from None
         return summaries[key]
 
     def pdf_for(lang: str) -> Path:

@@ -128,6 +128,7 @@ def test_bad_input_is_one_error_line(case, tmp_path):
     assert elapsed_s < 2.0, f"{elapsed_s:.2f} s"
 
 
+@pytest.mark.slow  # a child process
 def test_a_real_process_prints_one_line_and_starts_no_server(tmp_path):
     """The same check from a child process (what an operator sees): a weekend date fails in one
     line before Prefect is even imported, so no temporary server is started."""

@@ -111,7 +111,7 @@ def test_vendor_path_is_not_in_the_notes_sources(tmp_path, sample_px, caplog):
 
 def test_vendor_note_text_has_no_local_path(tmp_path, sample_px):
     """The Data & methods box of every edition, composed from a vendor provider's sources."""
-    from nightdesk.flows.nightly import compute_facts
+    from nightdesk import facts as facts_layer
     from nightdesk.narrative.compose import compose_note
     from nightdesk.settings import Settings
 
@@ -119,7 +119,7 @@ def test_vendor_note_text_has_no_local_path(tmp_path, sample_px):
     secret.mkdir()
     sample_px.to_parquet(secret / "prices.parquet")
     md = load_market_data(get_provider("parquet", data_dir=secret), dt.date(2026, 2, 4), history_days=700)
-    facts = compute_facts(md, Settings(history_days=700, langs=["en"]))
+    facts = facts_layer.compute(md, Settings(history_days=700, langs=["en"]))
     for lang in ("en", "zh-Hant", "zh-Hans"):
         text = repr(compose_note(facts, lang))
         assert "vendor-drop-acme" not in text and str(tmp_path) not in text
@@ -180,7 +180,7 @@ def test_unadjusted_split_in_a_volatile_name_is_flagged_and_changes_no_headline(
     10-for-1 split left unadjusted on 2026-05-12: its 12-1 score would sink it into the short leg
     and move the 2026-07-15 L/S return (-2.31% -> -2.33%). Flagged, the note's figures are those
     of the clean data to the last digit."""
-    from nightdesk.flows.nightly import compute_facts, gate
+    from nightdesk import facts as facts_layer
     from nightdesk.settings import Settings
 
     bad = sample_px.astype("float64")
@@ -191,14 +191,13 @@ def test_unadjusted_split_in_a_volatile_name_is_flagged_and_changes_no_headline(
     out = {}
     for label, prov in (("clean", get_provider("sample")), ("split", DirectoryProvider(tmp_path, name="parquet"))):
         md = load_market_data(prov, day, history_days=700)
-        g = gate.fn(md)
-        out[label] = compute_facts(md, settings, g)["momentum"], g["window_flags"]
+        out[label] = facts_layer.compute(md, settings).momentum, facts_layer.gate(md).window_flags
     flags = out["split"][1]
     row = flags[(flags["ticker"] == "APP") & (flags["date"] == pd.Timestamp("2026-05-12"))]
     assert list(row["check"]) == ["split_like_jump"] and "price ratio 1/10" in row["detail"].iloc[0]
     assert out["clean"][1][out["clean"][1]["ticker"] == "APP"].empty
     for key in ("ls_ret_pct", "long_ret_pct", "short_ret_pct", "ls_z"):
-        assert out["split"][0][key] == out["clean"][0][key], key
+        assert getattr(out["split"][0], key) == getattr(out["clean"][0], key), key
 
 
 @pytest.mark.parametrize("ticker,day,ratio", [

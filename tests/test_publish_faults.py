@@ -66,6 +66,7 @@ def _publish(out: Path, src: Path) -> None:
             promote(tmp, out, DATE)
 
 
+@pytest.mark.slow  # child processes
 def test_kill_at_every_step_of_publishing_leaves_a_complete_note(tmp_path):
     """SIGKILL before each filesystem step of a republish, in turn: after every kill,
     output/<date>/ is the old note or the new one, complete and matching its manifest; the
@@ -90,6 +91,7 @@ def test_kill_at_every_step_of_publishing_leaves_a_complete_note(tmp_path):
     assert bench.leftovers(out) == [] and bench.check_note(out / DATE) is None
 
 
+@pytest.mark.slow  # child processes
 def test_random_kills_of_a_publishing_loop(tmp_path):
     """The benchmark's loop, short: 6 SIGKILLs at random moments, then one clean publish."""
     stats = bench.kill_publish_loop(tmp_path / "out", kills=6, seed=7)
@@ -243,24 +245,27 @@ def _fill(folder: Path, leave_bytes: int = 0) -> None:
 
 @pytest.fixture(scope="module")
 def facts_2026_02_04():
-    from nightdesk.flows.nightly import compute_facts
+    from nightdesk import facts
     from nightdesk.marketdata.registry import get_provider, load_market_data
+    from nightdesk.narrative.compose import compose_notes
     from nightdesk.settings import Settings
 
     md = load_market_data(get_provider("sample"), dt.date(2026, 2, 4), history_days=700)
-    return compute_facts(md, Settings(history_days=700, langs=["en"]))
+    record = facts.compute(md, Settings(history_days=700, langs=["en"]))
+    return record, compose_notes(record, ["en"])
 
 
+@pytest.mark.slow  # renders a note on a mounted tmpfs
 def test_disk_full_during_a_rerun_is_one_line_and_keeps_the_note(small_fs, facts_2026_02_04, chart_fonts):
     from nightdesk.rendering.outputs import publish_note
 
     out = small_fs / "output"
-    publish_note(facts_2026_02_04, ["en"], out, version="test", fontconfig=chart_fonts)
+    publish_note(*facts_2026_02_04, out, version="test", fontconfig=chart_fonts)
     assert bench.check_note(out / DATE) is None
     before = sorted(p.name for p in (out / DATE).rglob("*"))
     _fill(small_fs, leave_bytes=64 * 1024)
     with pytest.raises(PublishError) as exc:
-        publish_note(facts_2026_02_04, ["en"], out, version="test", fontconfig=chart_fonts)
+        publish_note(*facts_2026_02_04, out, version="test", fontconfig=chart_fonts)
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith(f"cannot publish {out / DATE}: no space left on the device in {out}")
     assert msg.endswith("the previous note is unchanged")

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from nightdesk.delivery.send import deliver
 from nightdesk.delivery.store import SubscriberError, add_subscriber, connect, import_csv, list_subscribers, set_status
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
-from nightdesk.narrative.compose import email_summary
+from nightdesk.narrative.compose import email_summary, note_from_json
 
 
 class Recorder:
@@ -64,6 +64,11 @@ def facts(published):
     return json.loads((out / "2026-02-04" / "facts.json").read_text()), out / "2026-02-04"
 
 
+def _summary(folder, lang: str) -> dict:
+    key = "en" if lang == "bilingual" else lang
+    return email_summary(note_from_json((folder / f"note.{key}.json").read_text(encoding="utf-8")))
+
+
 def _people(engine):
     add_subscriber(engine, "ann@example.com", name="Ann", language="en")
     add_subscriber(engine, "bo@example.com", name="Bo", language="zh-Hant")
@@ -76,7 +81,7 @@ def _people(engine):
 def _send(engine, folder, facts, transport, **kw):
     pdf = {"en": "note.en.pdf", "zh-Hant": "note.zh-Hant.pdf", "zh-Hans": "note.zh-Hans.pdf", "bilingual": "note.bilingual.pdf"}
     return deliver(engine, "2026-02-04", pdf_for=lambda lang: folder / pdf[lang],
-                   summary_for=lambda lang: email_summary(facts, "en" if lang == "bilingual" else lang), transport=transport,
+                   summary_for=lambda lang: _summary(folder, lang), transport=transport,
                    from_addr="Desk <desk@nightdesk.invalid>", unsubscribe_mailto="u@nightdesk.invalid",
                    unsubscribe_url="https://nightdesk.invalid/u", rate_per_s=1000, backoff_s=(0.01,), **kw)
 
@@ -98,7 +103,7 @@ def test_right_people_right_language(tmp_path, facts, smtp):
     assert att[0].get_content_type() == "application/pdf" and att[0].get_filename().endswith("zh-Hant.pdf")
     assert att[0].get_content()[:4] == b"%PDF"
     text = bo.get_body(("plain",)).get_content()
-    assert "僅供參考" in text and f["momentum"]["ls_ret_pct"] and "多空動能組合" in text
+    assert "僅供參考" in text and "多空動能組合下跌7.5%" in text  # the headline figure, hand-checked for 2026-02-04
     cy = got["cy@example.com"].get_body(("plain",)).get_content()
     assert "多空动量组合" in cy and "仅供参考" in cy
     assert [p.get_filename() for p in got["di@example.com"].iter_attachments()] == ["nightdesk-2026-02-04-bilingual.pdf"]
