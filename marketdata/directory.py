@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.base import DataError, DataFileError
 from nightdesk.marketdata.flows_io import read_vendor_flows
 from nightdesk.marketdata.simulated import simulate_flows
 from nightdesk.marketdata.validate import (
-    LONG_PRICE_COLUMNS, MAX_FILE_BYTES, check_file, csv_header, long_to_wide, read_csv_file, read_parquet_file, require_columns,
+    LONG_PRICE_COLUMNS, MAX_FILE_BYTES, csv_header, long_to_wide, read_csv_file, read_parquet_file, require_columns,
     validate_prices,
 )
 
@@ -70,11 +70,6 @@ SAMPLE_SOURCES = {
 }
 
 
-def check_file_size(path: Path) -> None:
-    """Refuse a directory, an empty or an oversize file (kept for callers of the old name)."""
-    check_file(path)
-
-
 def read_prices_file(path: Path) -> pd.DataFrame:
     """Read and validate a prices file (wide parquet or long CSV) into a wide float frame.
 
@@ -86,7 +81,7 @@ def read_prices_file(path: Path) -> pd.DataFrame:
         wide = read_parquet_file(path)
         if not isinstance(wide.index, pd.DatetimeIndex):
             if "date" not in wide.columns:
-                raise DataError(f"{path}: needs a 'date' index or column")
+                raise DataFileError(f"{path}: needs a 'date' index or column")
             wide = wide.set_index("date")
         return validate_prices(wide, str(path))
     require_columns(csv_header(path), LONG_PRICE_COLUMNS, str(path), expected=",".join(LONG_PRICE_COLUMNS))
@@ -107,7 +102,7 @@ def read_reference_csv(path: Path) -> pd.DataFrame:
     require_columns(header, REFERENCE_COLUMNS[path.name], str(path))
     frame = read_csv_file(path, usecols=[c for c in REFERENCE_LAYOUT[path.name] if c in header])
     if frame.empty:
-        raise DataError(f"{path}: no rows (only a header)")
+        raise DataFileError(f"{path}: no rows (only a header)")
     if path.name == "letf_registry.csv":
         frame["leverage"] = pd.to_numeric(frame["leverage"], errors="coerce")
         frame["aum_usd"] = pd.to_numeric(frame["aum_usd"], errors="coerce")
