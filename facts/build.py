@@ -17,7 +17,8 @@ import pandas as pd
 from nightdesk import __version__
 from nightdesk.facts import sections as sec
 from nightdesk.facts.gate import Gate, gate
-from nightdesk.facts.record import FactsRecord, validate
+from nightdesk.facts.record import FactsRecord, Momentum, Rotation, validate, validate_section
+from nightdesk.facts.story import classify
 from nightdesk.marketdata.base import MarketData
 from nightdesk.settings import Settings
 from nightdesk.tables import load_gics, load_themes
@@ -103,17 +104,21 @@ def _group_records(mds: list[MarketData], gates: list[Gate], settings: Settings)
     """Records of one history group (``mds`` in date order)."""
     h = sec.History(mds[-1], gates[-1])
     stamps = [pd.Timestamp(md.date) for md in mds]
-    mom = sec.momentum_sections(h, stamps, settings.momentum.model_dump())
+    mom = sec.momentum_sections(h, stamps, settings.momentum.model_dump(), settings.story.momentum_z)
     legs = {t: mom[t][1] for t in stamps}
     rot = sec.rotation_sections(h, stamps, legs, load_themes(), load_gics())
     letf = sec.letf_sections(h, stamps, {t: md.options for t, md in zip(stamps, mds)})
     jan = sec.january_sections(h, stamps)
     flo = _flows_sections(mds, h.members, stamps, legs, jan)
-    return {
-        md.date: validate({"meta": _meta(md, g), "momentum": mom[t][0], "rotation": rot[t], "letf": letf[t], "flows": flo[t]},
-                          name=f"facts for {md.date}")
-        for md, g, t in zip(mds, gates, stamps)
-    }
+    return {md.date: _record(md, g, mom[t][0], rot[t], letf[t], flo[t], settings) for md, g, t in zip(mds, gates, stamps)}
+
+
+def _record(md: MarketData, g: Gate, momentum: dict, rotation: dict, letf: dict, flows: dict, settings: Settings) -> FactsRecord:
+    """The validated record, with the story of the day classified from its sections."""
+    name = f"facts for {md.date}"
+    m, r = validate_section(Momentum, momentum, name=name), validate_section(Rotation, rotation, name=name)
+    story = classify(m, r, settings.story).model_dump(mode="json")
+    return validate({"meta": _meta(md, g), "story": story, "momentum": momentum, "rotation": rotation, "letf": letf, "flows": flows}, name=name)
 
 
 def _flows_sections(mds: list[MarketData], members: list[str], days: list[pd.Timestamp], legs: dict, january: dict) -> dict:

@@ -16,7 +16,8 @@ Layout (columns are checked on load; errors name the file and what is wrong):
 ``ff_factors_daily.parquet``
     optional: index ``date``; ``mkt_rf,smb,hml,rf,mom`` in percent.
 ``flows.csv``
-    optional vendor flows: ``date,ticker,bucket,retail_buy_usd,retail_sell_usd,inst_buy_usd,inst_sell_usd``.
+    optional vendor flows: ``date,ticker,bucket,retail_buy_usd,retail_sell_usd,inst_buy_usd,inst_sell_usd``
+    (used when ``settings.flows.source`` is ``auto`` or ``vendor``; see :mod:`marketdata.flows_source`).
 
 Reference files missing from a vendor directory are taken from the bundled sample.
 """
@@ -30,10 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 from nightdesk.marketdata.base import DataError, DataFileError
-from nightdesk.marketdata.flows_io import read_vendor_flows
-from nightdesk.marketdata.simulated import simulate_flows
+from nightdesk.marketdata.flows_source import FlowsConfig, flows_source_line, load_flows
 from nightdesk.marketdata.validate import (
-    LONG_PRICE_COLUMNS, MAX_FILE_BYTES, csv_header, long_to_wide, read_csv_file, read_parquet_file, require_columns,
+    LONG_PRICE_COLUMNS, MAX_FILE_BYTES, check_file, csv_header, long_to_wide, read_csv_file, read_parquet_file, require_columns,
     validate_prices,
 )
 
@@ -56,9 +56,6 @@ REFERENCE_LAYOUT = {
                           "aum_as_of", "aum_source"],
 }
 """Every column read from each reference file (the layout above); other columns are not read."""
-
-SOURCE_KEYS = {"sectors.csv": "sectors", "reference.csv": "reference", "letf_registry.csv": "letf_registry",
-               "ff_factors_daily.parquet": "factors", "flows.csv": "flows"}
 
 SAMPLE_SOURCES = {
     "prices": "Yahoo Finance adjusted closes (via public GitHub dataset dsturdy/Factor_Attribution), 2015-01-02 to 2026-08-03; illustration sample, survivorship-biased (2026 members only)",
@@ -112,11 +109,11 @@ def read_reference_csv(path: Path) -> pd.DataFrame:
 class DirectoryProvider:
     """Prices and reference data from a directory laid out as in this module's docstring."""
 
-    def __init__(self, root: Path, *, name: str, flows_seed: int = 20260204, simulate_flows_if_missing: bool = True):
+    def __init__(self, root: Path, *, name: str, flows_seed: int = 20260204, flows: FlowsConfig | None = None):
         self.root = Path(root)
         self.name = name
-        self.flows_seed = flows_seed
-        self.simulate_flows_if_missing = simulate_flows_if_missing
+        self.flows_config = flows or FlowsConfig(seed=flows_seed)
+        self.survivorship_biased = self.root == SAMPLE_DIR  # the sample holds 2026 members only
         if not self.root.is_dir():
             raise DataError(f"data directory {self.root} does not exist" if not self.root.exists()
                             else f"data directory {self.root} is not a directory")
@@ -152,27 +149,22 @@ class DirectoryProvider:
         return out
 
     def flows(self, start: dt.date, end: dt.date, ret_1d: pd.DataFrame) -> tuple[pd.DataFrame | None, bool]:
-        path = self.root / "flows.csv"
-        if path.exists():
-            flows = read_vendor_flows(path, known_tickers=set(ret_1d.columns))
-            return flows[(flows["date"] >= pd.Timestamp(start)) & (flows["date"] <= pd.Timestamp(end))], False
-        if not self.simulate_flows_if_missing:
-            return None, False
-        return simulate_flows(ret_1d, seed=self.flows_seed, start=pd.Timestamp(start), end=pd.Timestamp(end)), True
+        for folder in (self.flows_config.dir, self.root):
+            if folder is not None and (folder / "flows.csv").exists():
+                check_file(folder / "flows.csv")
+        result = load_flows(self.flows_config, start, end, ret_1d, px_close=lambda: self.prices(start, end), provider_dir=self.root)
+        return result.frame, result.simulated
 
     def sources(self) -> dict[str, str]:
-        """Attribution line per input, as printed in the note's Data & methods box.
-
-        Names the vendor's files but never where they live on this machine (the folder is
-        logged when the provider is made): a published note must not show local paths.
-        """
-        if self.root == SAMPLE_DIR:
-            return dict(SAMPLE_SOURCES)
-        price_file = self._price_path().name
-        out = {"prices": f"vendor file {price_file} ({self.name} provider)"}
-        for fname, key in SOURCE_KEYS.items():
-            if key == "flows" and not (self.root / fname).exists():
-                out[key] = SAMPLE_SOURCES["flows"] if self.simulate_flows_if_missing else "none"
-            else:
-                out[key] = f"vendor file {fname}" if (self.root / fname).exists() else SAMPLE_SOURCES[key]
+        """Attribution line per input, as printed in the note's Data & methods box: names sources,
+        never where the files live on this machine (the folder is logged when the provider is made)."""
+        out = dict(SAMPLE_SOURCES)
+        if self.root != SAMPLE_DIR:
+            out["prices"] = "vendor drop: adjusted closes"
+            for fname in REFERENCE_COLUMNS:  # reference files the drop brings replace the sample's
+                if (self.root / fname).exists():
+                    out[fname.removesuffix(".csv")] = "vendor drop"
+            if (self.root / "ff_factors_daily.parquet").exists():
+                out["factors"] = "vendor drop"
+        out["flows"] = flows_source_line(self.flows_config, self.root)
         return out

@@ -219,7 +219,7 @@ def validate_prices(wide: pd.DataFrame, source: str) -> pd.DataFrame:
             raise DataFileError(f"{source}: unparseable date {raw[idx.isna()][0]!r}")
         if idx.tz is not None:
             raise DataFileError(f"{source}: dates carry a timezone; give plain session dates (YYYY-MM-DD)")
-    idx = idx.normalize()
+    idx = idx.normalize().as_unit("us")  # one resolution whatever the source (parquet may store ms): frames compare equal
     if idx.has_duplicates:
         counts = idx.value_counts()
         repeated = counts[counts > 1].sort_index()

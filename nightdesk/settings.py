@@ -57,6 +57,20 @@ class MomentumSettings(_Strict):
     decluster_days: int = Field(21, ge=1, description="one event per this many sessions")
 
 
+class StorySettings(_Strict):
+    """Thresholds that pick the story of the day and guard the note's sentences (NOTE_SPEC: story of the day)."""
+
+    momentum_z: float = Field(2.0, gt=0, description="|L/S z| at or beyond this: a momentum crash or rally")
+    index_pct: float = Field(2.0, gt=0, description="|index return| at or beyond this (%): an index selloff or rally")
+    breadth_extreme_pctile: float = Field(5.0, gt=0, lt=50, description="breadth at or below this percentile of its past year (or at or above 100 minus it): a rotation day")
+    group_z: float = Field(2.5, gt=0, description="a sector or theme with |z| at or beyond this: a rotation day")
+    lead_share_pct: float = Field(60.0, gt=50, le=100, description="a leg 'leads' the L/S move when it carries at least this share of it")
+    flat_index_pct: float = Field(1.0, gt=0, description="|index return| below this (%): the index was flat ('only', de-grossing)")
+    broad_breadth_pct: float = Field(60.0, gt=50, lt=100, description="share of members beating the index at or above this: broad gains (de-grossing)")
+    extreme_rank_pctile: float = Field(2.0, gt=0, lt=50, description="at or below this percentile (or at or above 100 minus it) a figure is given as a rank")
+    history_direction_pct: float = Field(1.0, ge=0, description="a one-month median L/S after past events beyond this (%) counts as a direction in the bottom line")
+
+
 class SmtpSettings(_Strict):
     """SMTP transport; used only when ``delivery.transport == 'smtp'``."""
 
@@ -81,6 +95,83 @@ class DeliverySettings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
 
 
+class StoreSettings(_Strict):
+    """The local market-data store (``provider = "store"``) and where ``nightdesk data update`` gets new sessions."""
+
+    dir: Path = Field(Path("data/store"), description="store folder: manifest.json, prices/<year>.*.arrow, ref/*")
+    source: Literal["yfinance", "parquet", "csv", "sample"] = Field("yfinance", description="where new sessions come from")
+    source_dir: Path | None = Field(None, description="vendor drop folder for source parquet/csv (marketdata/directory.py layout)")
+    min_coverage: float = Field(0.9, gt=0, le=1, description="a new session needs closes for this share of index members")
+
+
+class FlowsSettings(_Strict):
+    """Which retail/institutional flow data the note uses; only ``simulated`` (and ``auto`` without files) is synthetic."""
+
+    source: Literal["auto", "simulated", "vendor", "finra", "rtat", "none"] = Field(
+        "auto", description="auto: vendor flows.csv in dir (or the provider's folder) when present, else simulated")
+    dir: Path | None = Field(None, description="flows data root: flows.csv, finra/CNMSshvolYYYYMMDD.txt, rtat/*.csv")
+    vendor_name: str = Field("vendor flow data", description="how the note names the vendor of flows.csv")
+    rtat_api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(k) if (k := os.environ.get("NASDAQ_DATA_LINK_API_KEY")) else None,
+        description="Nasdaq Data Link key: NIGHTDESK_FLOWS__RTAT_API_KEY, else NASDAQ_DATA_LINK_API_KEY")
+    rtat_url: str = "https://data.nasdaq.com/api/v3/datatables/NDAQ/RTAT10.json"
+    finra_url: str = "https://cdn.finra.org/equity/regsho/daily"
+    fetch_missing: bool = Field(True, description="finra/rtat: download days missing from dir (needs the network)")
+    retail_notional_usd: float = Field(3.0e10, gt=0, description="rtat: daily retail notional the activity shares are scaled to")
+
+
+class RefreshSource(_Strict):
+    """One reference input's refresh: adapter, optional vendor file, endpoint and schedule."""
+
+    source: str = Field(..., description="adapter name (see marketdata/refresh.py) or 'file'")
+    file: Path | None = Field(None, description="vendor file that replaces the adapter (source = 'file')")
+    url: str | None = Field(None, description="endpoint override (tests point it at a local server)")
+    cron: str = Field(..., description="schedule, America/New_York")
+
+
+class MembershipRefresh(RefreshSource):
+    source: str = "datasets-github"
+    cron: str = "0 7 * * 1"
+
+
+class CapsRefresh(RefreshSource):
+    source: str = "sec"
+    cron: str = "0 7 * * 2"
+
+
+class LetfAumRefresh(RefreshSource):
+    source: str = "yahoo"
+    cron: str = "0 7 * * 1-5"
+
+
+class FactorsRefresh(RefreshSource):
+    source: str = "french"
+    cron: str = "0 7 1,15 * *"
+
+
+class RefreshSettings(_Strict):
+    """Reference data refreshes: index membership, shares/caps, LETF AUM, Ken French factors."""
+
+    membership: MembershipRefresh = MembershipRefresh()
+    caps: CapsRefresh = CapsRefresh()
+    letf_aum: LetfAumRefresh = LetfAumRefresh()
+    factors: FactorsRefresh = FactorsRefresh()
+    sec_user_agent: str = Field("nightdesk research-note generator admin@nightdesk.invalid",
+                                description="SEC asks for a name and contact e-mail in the User-Agent")
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class StalenessSettings(_Strict):
+    """Maximum age (calendar days before the note date) of each input before the note calls it stale."""
+
+    prices: int = Field(4, ge=0)
+    membership: int = Field(100, ge=0)
+    reference: int = Field(100, ge=0, description="shares / market caps")
+    letf_aum: int = Field(35, ge=0)
+    factors: int = Field(75, ge=0)
+    flows: int = Field(4, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable in nightdesk."""
 
@@ -92,8 +183,12 @@ class Settings(BaseSettings):
     publish_file_mode: int = Field(0o644, description="permissions of every published file")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nightdesk",
                             description="files derived once and reused: the charts' desubroutinized CJK fonts (about 75 MB)")
-    provider: Literal["sample", "parquet", "csv", "yfinance"] = "sample"
+    provider: Literal["sample", "parquet", "csv", "yfinance", "store"] = "sample"
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
+    store: StoreSettings = StoreSettings()
+    flows: FlowsSettings = Field(default_factory=FlowsSettings)
+    refresh: RefreshSettings = RefreshSettings()
+    staleness: StalenessSettings = StalenessSettings()
     options_dir: Path | None = Field(None, description="SPY option open interest, <dir>/<YYYY-MM-DD>.csv: enables dealer gamma (GEX)")
     langs: list[Lang] = ["en", "zh-Hant", "zh-Hans"]
     flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
@@ -102,6 +197,7 @@ class Settings(BaseSettings):
     late_data_window_s: float = Field(5400.0, ge=0, description="how long the nightly run waits for the close to arrive")
     late_data_poll_s: float = Field(300.0, gt=0, description="wait between freshness checks")
     momentum: MomentumSettings = MomentumSettings()
+    story: StorySettings = StorySettings()
     delivery: DeliverySettings = DeliverySettings()
 
     @field_validator("cache_dir")

@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from nightdesk.facts.record import FactsRecord
 from nightdesk.narrative.compose import Note
+from nightdesk.rendering.note_charts import story_chart
 from nightdesk.narrative.formatting import usd
 
 
@@ -63,7 +64,8 @@ def render_note_html(facts: FactsRecord, notes: list[Note], charts: dict[str, di
         lang -> chart name -> SVG text (trusted: produced by :mod:`rendering.charts`).
     """
     safe = {lang: {k: Markup(v) for k, v in c.items()} for lang, c in charts.items()}
-    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css(screen=not pdf)), pdf=pdf)
+    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css(screen=not pdf)), pdf=pdf,
+                                                      story_chart=story_chart(facts))
 
 
 def render_index(date: str, files: list[dict]) -> str:

@@ -105,7 +105,7 @@ def test_vendor_path_is_not_in_the_notes_sources(tmp_path, sample_px, caplog):
         prov = get_provider("parquet", data_dir=secret)
     sources = prov.sources()
     assert not any(str(secret) in v or "vendor-drop-acme" in v for v in sources.values()), sources
-    assert sources["prices"] == "vendor file prices.parquet (parquet provider)"
+    assert sources["prices"] == "vendor drop: adjusted closes"
     assert str(secret) in caplog.text  # where the files are goes to the log
 
 
@@ -123,7 +123,7 @@ def test_vendor_note_text_has_no_local_path(tmp_path, sample_px):
     for lang in ("en", "zh-Hant", "zh-Hans"):
         text = repr(compose_note(facts, lang))
         assert "vendor-drop-acme" not in text and str(tmp_path) not in text
-    assert "vendor file prices.parquet" in repr(compose_note(facts, "en"))
+    assert "vendor drop" in repr(compose_note(facts, "en"))
 
 
 # --- 18: any date gets an answer -----------------------------------------------------------------
