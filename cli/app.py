@@ -429,12 +429,13 @@ def subscribers_add(
     email: str,
     name: str = typer.Option("", "--name"),
     lang: str = typer.Option("en", "--lang", help="en, zh-Hant, zh-Hans or bilingual."),
+    reactivate: bool = typer.Option(False, "--reactivate", help="Re-activate an address that unsubscribed or bounced (their own new request)."),
 ) -> None:
-    """Add or re-activate a subscriber."""
+    """Add a subscriber (an address on the suppression list only with --reactivate)."""
     from nightdesk.delivery.store import SubscriberError, add_subscriber
 
     try:
-        sub = add_subscriber(_db(), email, name=name, language=lang)
+        sub = add_subscriber(_db(), email, name=name, language=lang, reactivate=reactivate)
     except SubscriberError as exc:
         _fail(str(exc))
     typer.echo(f"added {sub.email} ({sub.language})")
@@ -446,7 +447,7 @@ def subscribers_remove(email: str) -> None:
     from nightdesk.delivery.store import SubscriberError, set_status
 
     try:
-        found = set_status(_db(), email, "unsubscribed")
+        found = set_status(_db(), email, "unsubscribed", source="cli:remove")
     except SubscriberError as exc:
         _fail(str(exc))
     if not found:
@@ -467,13 +468,16 @@ def subscribers_list(status: Optional[str] = typer.Option(None, "--status")) -> 
 
 
 @subs_app.command("import")
-def subscribers_import(file: Path) -> None:
-    """Import a CSV with columns email,name,language; bad rows are reported, the rest imported."""
+def subscribers_import(
+    file: Path,
+    reactivate: bool = typer.Option(False, "--reactivate", help="Also re-activate addresses on the suppression list."),
+) -> None:
+    """Import a CSV with columns email,name,language; bad and suppressed rows are reported, the rest imported."""
     from nightdesk.delivery.store import import_csv
 
     if not file.exists():
         _fail(f"{file}: no such file")
-    ok, problems = import_csv(_db(), file.read_text(encoding="utf-8"))
+    ok, problems = import_csv(_db(), file.read_text(encoding="utf-8"), reactivate=reactivate)
     for p in problems:
         typer.secho(f"skipped {file}:{p}", fg="yellow", err=True)
     typer.echo(f"imported {ok}, skipped {len(problems)}")
@@ -485,6 +489,40 @@ def subscribers_export() -> None:
     from nightdesk.delivery.store import export_csv
 
     typer.echo(export_csv(_db()), nl=False)
+
+
+@subs_app.command("unsubscribe-mail")
+def subscribers_unsubscribe_mail(maildir: Path = typer.Argument(..., help="Maildir of the unsubscribe_mailto inbox.")) -> None:
+    """Unsubscribe the readers whose mailto unsubscribe requests (subject 'unsubscribe <token>') are in a maildir."""
+    from nightdesk.delivery.mailto import MailtoError, process_maildir
+    from nightdesk.delivery.tokens import Tokens
+
+    settings = _settings()
+    if settings.web.secret_key is None:
+        _fail("web.secret_key is not set: export NIGHTDESK_WEB__SECRET_KEY (it checks the tokens in the requests)")
+    try:
+        rep = process_maildir(_db(), maildir, Tokens(settings.web.secret_key.get_secret_value()))
+    except MailtoError as exc:
+        _fail(str(exc))
+    typer.echo(f"unsubscribed {rep.unsubscribed}, already unsubscribed {rep.already}, without a valid token {rep.invalid}")
+
+
+@app.command("web")
+def web_cmd(
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default web.host, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Bind port (default web.port, 8080)."),
+) -> None:
+    """Serve the readers' site: archive, feeds, subscribe / confirm / unsubscribe / preferences."""
+    settings = _settings()
+    if host is not None or port is not None:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})})
+    from nightdesk.web.app import serve
+    from nightdesk.web.site import WebConfigError
+
+    try:
+        serve(settings)
+    except WebConfigError as exc:
+        _fail(str(exc))
 
 
 @app.command("deliver")

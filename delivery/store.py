@@ -12,6 +12,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
+from nightdesk.delivery import suppression
+
 LANGUAGES = ("en", "zh-Hant", "zh-Hans", "bilingual")
 STATUSES = ("active", "unsubscribed", "bounced")
 
@@ -44,6 +46,10 @@ class SubscriberError(ValueError):
     """Invalid subscriber data; the message names the field and value."""
 
 
+class SuppressedError(SubscriberError):
+    """The address unsubscribed or bounced: only ``reactivate=True`` (an operator's flag) adds it again."""
+
+
 @dataclass(frozen=True)
 class Subscriber:
     id: int
@@ -73,6 +79,7 @@ def connect(url: str) -> sa.Engine:
             cur.close()
 
     metadata.create_all(engine)
+    suppression.create_tables(engine)
     return engine
 
 
@@ -97,13 +104,21 @@ def clean_name(name: str) -> str:
     return name.strip()[:200]
 
 
-def add_subscriber(engine: sa.Engine, email: str, *, name: str = "", language: str = "en") -> Subscriber:
-    """Add (or re-activate) a subscriber."""
+def add_subscriber(engine: sa.Engine, email: str, *, name: str = "", language: str = "en", reactivate: bool = False) -> Subscriber:
+    """Add a subscriber, or update one; an address on the suppression list (or unsubscribed or
+    bounced) raises :class:`SuppressedError` unless ``reactivate`` (which lifts the suppression)."""
     email, name = clean_email(email), clean_name(name)
     if language not in LANGUAGES:
         raise SubscriberError(f"language {language!r}: choose one of {', '.join(LANGUAGES)}")
     with engine.begin() as conn:
         row = conn.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+        listed = suppression.lookup(conn, email)
+        if not reactivate and (listed or (row is not None and row.status in ("unsubscribed", "bounced"))):
+            why = listed.reason if listed else row.status
+            raise SuppressedError(f"email {email!r}: {why}, on the suppression list; re-activate only with --reactivate "
+                                  "(the reader's own new request) or a new double opt-in")
+        if reactivate:
+            suppression.lift(conn, email)
         if row is None:
             conn.execute(subscribers.insert().values(email=email, name=name, language=language, status="active",
                                                      created_utc=_now(), unsubscribe_token=secrets.token_urlsafe(24)))
@@ -113,10 +128,13 @@ def add_subscriber(engine: sa.Engine, email: str, *, name: str = "", language: s
     return Subscriber(row.id, row.email, row.name, row.language, row.status, row.unsubscribe_token)
 
 
-def set_status(engine: sa.Engine, email: str, status: str) -> bool:
-    """Mark a subscriber unsubscribed / bounced / active; False if unknown."""
+def set_status(engine: sa.Engine, email: str, status: str, *, source: str = "delivery") -> bool:
+    """Mark a subscriber unsubscribed / bounced / active; False if unknown. Unsubscribed and
+    bounced addresses also go on the suppression list (``source`` says who put them there)."""
     with engine.begin() as conn:
         res = conn.execute(subscribers.update().where(subscribers.c.email == clean_email(email)).values(status=status))
+        if res.rowcount and status in ("unsubscribed", "bounced"):
+            suppression.suppress(conn, clean_email(email), reason=status, source=source)
     return res.rowcount > 0
 
 
@@ -129,8 +147,9 @@ def list_subscribers(engine: sa.Engine, *, status: str | None = None) -> list[Su
         return [Subscriber(r.id, r.email, r.name, r.language, r.status, r.unsubscribe_token) for r in conn.execute(q)]
 
 
-def import_csv(engine: sa.Engine, text: str) -> tuple[int, list[str]]:
-    """Import ``email,name,language`` rows; returns (imported, problems naming the line)."""
+def import_csv(engine: sa.Engine, text: str, *, reactivate: bool = False) -> tuple[int, list[str]]:
+    """Import ``email,name,language`` rows; returns (imported, problems naming the line).
+    Suppressed addresses are problems unless ``reactivate``."""
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "email" not in reader.fieldnames:
         return 0, ["header: needs at least an 'email' column (email,name,language)"]
@@ -142,7 +161,7 @@ def import_csv(engine: sa.Engine, text: str) -> tuple[int, list[str]]:
             if norm in seen:
                 raise SubscriberError(f"email {email!r}: duplicate in file")
             seen.add(norm)
-            add_subscriber(engine, norm, name=row.get("name") or "", language=(row.get("language") or "en").strip())
+            add_subscriber(engine, norm, name=row.get("name") or "", language=(row.get("language") or "en").strip(), reactivate=reactivate)
             ok += 1
         except SubscriberError as exc:
             problems.append(f"line {line}: {exc}")

@@ -8,6 +8,7 @@ dates were asked for (tested).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -20,6 +21,7 @@ from nightdesk.facts.gate import Gate, gate
 from nightdesk.facts.record import FactsRecord, Momentum, Rotation, validate, validate_section
 from nightdesk.facts.story import classify
 from nightdesk.marketdata.base import MarketData
+from nightdesk.marketdata.staleness import stale_inputs
 from nightdesk.settings import Settings
 from nightdesk.tables import load_gics, load_themes
 
@@ -118,7 +120,7 @@ def _record(md: MarketData, g: Gate, momentum: dict, rotation: dict, letf: dict,
     name = f"facts for {md.date}"
     m, r = validate_section(Momentum, momentum, name=name), validate_section(Rotation, rotation, name=name)
     story = classify(m, r, settings.story).model_dump(mode="json")
-    return validate({"meta": _meta(md, g), "story": story, "momentum": momentum, "rotation": rotation, "letf": letf, "flows": flows}, name=name)
+    return validate({"meta": _meta(md, g, settings), "story": story, "momentum": momentum, "rotation": rotation, "letf": letf, "flows": flows}, name=name)
 
 
 def _flows_sections(mds: list[MarketData], members: list[str], days: list[pd.Timestamp], legs: dict, january: dict) -> dict:
@@ -141,7 +143,7 @@ def _flows_sections(mds: list[MarketData], members: list[str], days: list[pd.Tim
     return out
 
 
-def _meta(md: MarketData, g: Gate) -> dict:
+def _meta(md: MarketData, g: Gate, settings: Settings) -> dict:
     return {
         "date": md.date.isoformat(),
         "session": "regular",
@@ -152,5 +154,7 @@ def _meta(md: MarketData, g: Gate) -> dict:
         "simulated": ["flows"] if md.flows_simulated else [],
         "sources": md.sources,
         "members": len(g.members),
-        "survivorship_biased": md.provider == "sample",
+        "survivorship_biased": md.survivorship_biased,
+        "as_of": {k: v.isoformat() for k, v in md.as_of.items()},
+        "stale_inputs": [dataclasses.asdict(x) for x in stale_inputs(md.as_of, md.date, settings.staleness.model_dump())],
     }

@@ -52,6 +52,15 @@ class QualityFlags(_Model):
     window_sample: list[DatedQualityFlag] = Field(description="up to 20 split-like jumps of the window")
 
 
+class StaleInput(_Model):
+    """An input older than its limit (settings.staleness) on the note date."""
+
+    input: str
+    as_of: dt.date
+    age_days: int
+    limit_days: int
+
+
 class Meta(_Model):
     """Where the record comes from."""
 
@@ -65,6 +74,8 @@ class Meta(_Model):
     sources: dict[str, str] = Field(description="attribution line per input")
     members: int = Field(description="index members with prices on the date")
     survivorship_biased: bool = Field(description="true when the price history holds today's members only")
+    as_of: dict[str, dt.date] = Field(description="the date each input describes: prices, membership, reference, letf_aum, factors, flows")
+    stale_inputs: list[StaleInput] = Field(description="inputs older than their limit on the note date")
     inputs_key: str | None = Field(None, description="fingerprint of data, code and settings the note was built from")
     schema_version: str = Field(SCHEMA_VERSION, alias="schema")
 

@@ -275,6 +275,10 @@ def _methods(f: FactsRecord, lang: str) -> list[str]:
     today = pl.Join(tuple(pl.m("methods.flagged", ticker=pl.Literal_(x.ticker), what=pl.Entry("checks", x.check)) for x in flags.on_date))
     none = pl.m("methods.none")
     lines.append(say("methods.flags", n=pl.Int(flags.n_window), checks=checks if flags.by_check else none, today=today if flags.on_date else none))
+    if meta.stale_inputs:
+        items = pl.Join(tuple(pl.m("methods.stale_item", what=pl.Entry("inputs", x.input), date=pl.Literal_(x.as_of.isoformat()), age=pl.Int(x.age_days),
+                                   limit=pl.Int(x.limit_days)) for x in meta.stale_inputs))
+        lines.append(say("methods.stale", items=items))
     if meta.survivorship_biased:
         lines.append(say("methods.bias"))
     for key, text in meta.sources.items():

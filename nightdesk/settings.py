@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
@@ -172,6 +173,51 @@ class StalenessSettings(_Strict):
     flows: int = Field(4, ge=0)
 
 
+class WebSettings(_Strict):
+    """The readers' web service (``nightdesk web``): archive, subscribe, unsubscribe, preferences."""
+
+    base_url: str = Field("http://127.0.0.1:8080", description="public URL of the service as readers see it (behind the proxy)")
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8080, ge=1, le=65535, description="bind port")
+    secret_key: SecretStr | None = Field(None, description="signs every token; only from NIGHTDESK_WEB__SECRET_KEY, never a file")
+    forwarded_allow_ips: str = Field("127.0.0.1", description="proxies whose X-Forwarded-For/-Proto are trusted (uvicorn)")
+    confirm_max_age_s: int = Field(172800, ge=60, description="a confirmation link expires after this (48 h)")
+    subscribe_per_ip_per_hour: int = Field(10, ge=1, description="subscribe form posts accepted per client address")
+    requests_per_ip_per_minute: int = Field(300, ge=1, description="all requests per client address")
+    confirm_mails_per_address_per_day: int = Field(3, ge=1, description="confirmation mails one address can be sent")
+    outbox_dir: Path = Field(Path(".nightdesk/outbox"), description="confirmation mails when delivery.transport is 'outbox'")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        """An absolute http(s) URL without a trailing slash."""
+        if not url.startswith(("http://", "https://")) or "://" not in url or not url.split("://", 1)[1].strip("/"):
+            raise ValueError(f"{url!r} is not an absolute http(s) URL, e.g. https://notes.example.org")
+        return url.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        """At least 32 characters (e.g. ``python -c 'import secrets; print(secrets.token_urlsafe(32))'``)."""
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("shorter than 32 characters: make one with python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return key
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """The TOML file, refused when it holds the web secret key (secrets come from the environment only)."""
+
+    def __call__(self) -> dict:
+        data = super().__call__()
+        web = data.get("web")
+        if isinstance(web, dict) and "secret_key" in web:
+            raise ValidationError.from_exception_data("Settings", [{
+                "type": PydanticCustomError("secret_in_file", "a secret belongs in the environment (NIGHTDESK_WEB__SECRET_KEY), never in {path}",
+                                            {"path": str(self.toml_file_path)}),
+                "loc": ("web", "secret_key"), "input": "***"}])
+        return data
+
+
 class Settings(BaseSettings):
     """Everything configurable in nightdesk."""
 
@@ -199,6 +245,7 @@ class Settings(BaseSettings):
     momentum: MomentumSettings = MomentumSettings()
     story: StorySettings = StorySettings()
     delivery: DeliverySettings = DeliverySettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("cache_dir")
     @classmethod
@@ -231,7 +278,8 @@ class Settings(BaseSettings):
 
 
 def toml_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource:
-    """The TOML layer: ``$NIGHTDESK_CONFIG`` (which must exist) or ``./nightdesk.toml`` (if any).
+    """The TOML layer: ``$NIGHTDESK_CONFIG`` (which must exist) or ``./nightdesk.toml`` (if any),
+    refusing a web secret in it.
 
     Raises
     ------
@@ -244,7 +292,7 @@ def toml_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource:
     if named and not toml_path.is_file():
         raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which " + ("is not a file" if toml_path.exists() else "does not exist"))
     try:
-        return TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        return _TomlWithoutSecrets(settings_cls, toml_file=toml_path)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsFileError(f"{toml_path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
