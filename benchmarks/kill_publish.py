@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,28 +111,31 @@ def kill_publish_loop(out: Path, *, kills: int, seed: int, max_delay_s: float = 
     """``publish`` mode: ``kills`` SIGKILLs of a child publishing two notes in turn; checks after each."""
     rnd = random.Random(seed)
     work = Path(tempfile.mkdtemp(prefix="nd-kill-src-"))
-    sources = [make_note(work / "a", "a"), make_note(work / "b", "b")]
-    out.mkdir(parents=True, exist_ok=True)
-    stats = {"kills": 0, "failures": [], "leftovers_seen": 0, "max_leftovers": 0}
-    cmd = [sys.executable, "-c", CHILD, str(out), DATE, *map(str, sources)]
-    first = subprocess.Popen(cmd, env=env, start_new_session=True)  # a first note, then the kills
-    while check_note(out / DATE) is not None:
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    for _ in range(kills):
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-        time.sleep(0.05 + rnd.random() * max_delay_s)  # python start-up takes ~0.05 s
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        _kill_group(proc)
-        stats["kills"] += 1
-        if (problem := check_note(out / DATE)) is not None:
-            stats["failures"].append(problem)
-        left = leftovers(out)
-        stats["leftovers_seen"] += bool(left)
-        stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
-    return stats
+    try:
+        sources = [make_note(work / "a", "a"), make_note(work / "b", "b")]
+        out.mkdir(parents=True, exist_ok=True)
+        stats = {"kills": 0, "failures": [], "leftovers_seen": 0, "max_leftovers": 0}
+        cmd = [sys.executable, "-c", CHILD, str(out), DATE, *map(str, sources)]
+        first = subprocess.Popen(cmd, env=env, start_new_session=True)  # a first note, then the kills
+        while check_note(out / DATE) is not None:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        for _ in range(kills):
+            proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+            time.sleep(0.05 + rnd.random() * max_delay_s)  # python start-up takes ~0.05 s
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            _kill_group(proc)
+            stats["kills"] += 1
+            if (problem := check_note(out / DATE)) is not None:
+                stats["failures"].append(problem)
+            left = leftovers(out)
+            stats["leftovers_seen"] += bool(left)
+            stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
+        return stats
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def final_clean_publish(out: Path, env: dict | None = None) -> list[str]:
@@ -139,50 +143,56 @@ def final_clean_publish(out: Path, env: dict | None = None) -> list[str]:
     from nightdesk.rendering.publish import date_lock, promote, staging
 
     src = make_note(Path(tempfile.mkdtemp(prefix="nd-kill-final-")), "final")
-    with date_lock(out, DATE):
-        with staging(out, DATE) as tmp:
-            for f in sorted(src.rglob("*")):
-                dest = tmp / f.relative_to(src)
-                dest.mkdir(exist_ok=True) if f.is_dir() else dest.write_bytes(f.read_bytes())
-            promote(tmp, out, DATE)
-    return leftovers(out)
+    try:
+        with date_lock(out, DATE):
+            with staging(out, DATE) as tmp:
+                for f in sorted(src.rglob("*")):
+                    dest = tmp / f.relative_to(src)
+                    dest.mkdir(exist_ok=True) if f.is_dir() else dest.write_bytes(f.read_bytes())
+                promote(tmp, out, DATE)
+        return leftovers(out)
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
 
 
 def kill_run_loop(out: Path, *, kills: int, seed: int, publish_only: bool) -> dict:
     """``run`` / ``run-publish`` modes: SIGKILL ``nightdesk run`` at random moments; checks after each."""
     rnd = random.Random(seed)
     home = Path(tempfile.mkdtemp(prefix="nd-kill-prefect-"))
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "ERROR"}
-    cmd = [sys.executable, "-m", "nightdesk.cli", "run", "--date", DATE, "--lang", "en", "--output-dir", str(out)]
-    t0 = time.perf_counter()
-    first = subprocess.run(cmd, env=env, capture_output=True, text=True, start_new_session=True)
-    full_s = time.perf_counter() - t0
-    if first.returncode != 0 or check_note(out / DATE) is not None:
-        raise SystemExit(f"the first, clean run failed: {first.stderr[-2000:]}")
-    print(f"  a clean run takes {full_s:.1f} s")
-    stats = {"kills": 0, "failures": [], "leftovers_seen": 0, "max_leftovers": 0, "finished_before_kill": 0, "run_s": round(full_s, 1)}
-    for _ in range(kills):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        if publish_only:  # wait for the staging folder of this run, then kill somewhere in the render/publish step
-            before = set(leftovers(out))
-            while proc.poll() is None and not (set(leftovers(out)) - before):
-                time.sleep(0.01)
-            time.sleep(rnd.random() * 6.0)
-        else:
-            time.sleep(rnd.random() * full_s)
-        if proc.poll() is not None:
-            stats["finished_before_kill"] += 1
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        _kill_group(proc)  # the temporary Prefect server it started
-        stats["kills"] += 1
-        if (problem := check_note(out / DATE)) is not None:
-            stats["failures"].append(problem)
-        left = leftovers(out)
-        stats["leftovers_seen"] += bool(left)
-        stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
-        print(f"  kill {stats['kills']}: {'ok' if problem is None else problem}; left behind: {len(left)}", flush=True)
-    return stats
+    try:
+        env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "ERROR"}
+        cmd = [sys.executable, "-m", "nightdesk.cli", "run", "--date", DATE, "--lang", "en", "--output-dir", str(out)]
+        t0 = time.perf_counter()
+        first = subprocess.run(cmd, env=env, capture_output=True, text=True, start_new_session=True)
+        full_s = time.perf_counter() - t0
+        if first.returncode != 0 or check_note(out / DATE) is not None:
+            raise SystemExit(f"the first, clean run failed: {first.stderr[-2000:]}")
+        print(f"  a clean run takes {full_s:.1f} s")
+        stats = {"kills": 0, "failures": [], "leftovers_seen": 0, "max_leftovers": 0, "finished_before_kill": 0, "run_s": round(full_s, 1)}
+        for _ in range(kills):
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            if publish_only:  # wait for the staging folder of this run, then kill somewhere in the render/publish step
+                before = set(leftovers(out))
+                while proc.poll() is None and not (set(leftovers(out)) - before):
+                    time.sleep(0.01)
+                time.sleep(rnd.random() * 6.0)
+            else:
+                time.sleep(rnd.random() * full_s)
+            if proc.poll() is not None:
+                stats["finished_before_kill"] += 1
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            _kill_group(proc)  # the temporary Prefect server it started
+            stats["kills"] += 1
+            if (problem := check_note(out / DATE)) is not None:
+                stats["failures"].append(problem)
+            left = leftovers(out)
+            stats["leftovers_seen"] += bool(left)
+            stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
+            print(f"  kill {stats['kills']}: {'ok' if problem is None else problem}; left behind: {len(left)}", flush=True)
+        return stats
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> int:
@@ -193,13 +203,16 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="nd-kill-out-"))
     t0 = time.perf_counter()
-    if args.mode == "publish":
-        stats = kill_publish_loop(out, kills=args.kills, seed=args.seed)
-    else:
-        stats = kill_run_loop(out, kills=args.kills, seed=args.seed, publish_only=args.mode == "run-publish")
-    left_before = leftovers(out)
-    left_after = final_clean_publish(out)
-    ok = not stats["failures"] and not left_after and check_note(out / DATE) is None
+    try:
+        if args.mode == "publish":
+            stats = kill_publish_loop(out, kills=args.kills, seed=args.seed)
+        else:
+            stats = kill_run_loop(out, kills=args.kills, seed=args.seed, publish_only=args.mode == "run-publish")
+        left_before = leftovers(out)
+        left_after = final_clean_publish(out)
+        ok = not stats["failures"] and not left_after and check_note(out / DATE) is None
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     print(f"mode {args.mode}: {stats['kills']} kills in {time.perf_counter() - t0:.0f} s; "
           f"output/{DATE} complete and matching its manifest after {stats['kills'] - len(stats['failures'])} of them")
     for problem in stats["failures"][:10]:
