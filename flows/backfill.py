@@ -72,7 +72,7 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
             notes = compose_notes(record, langs)
             verify(record, notes)
             publish_note(record, notes, settings.output_dir, version=__version__, fontconfig=fontconfig,
-                         svg_writer=svg_writer)
+                         svg_writer=svg_writer, dir_mode=settings.publish_dir_mode, file_mode=settings.publish_file_mode)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on
             status[day.isoformat()] = f"failed: {exc}"
@@ -89,7 +89,7 @@ def run_chunk(provider: Any, days: list[dt.date], settings: Settings, langs: lis
     data = MarketDataBatch(provider, days, history_days=settings.history_days, options_dir=settings.options_dir)
     with _long_lived_frozen():
         status = notes_for_chunk(data, days, settings, langs, force, fontconfig)
-    write_archive(settings.output_dir)
+    write_archive(settings.output_dir, file_mode=settings.publish_file_mode)
     return status
 
 
