@@ -208,7 +208,10 @@ def refresh_reference(what: str, settings: Settings | None = None) -> dict:
 def data_deployments(settings: Settings) -> list:
     """One deployment per reference refresh, each on its own cron (America/New_York)."""
     from prefect.schedules import Cron
+    from prefect.utilities.asyncutils import run_coro_as_sync
 
-    return [refresh_reference.to_deployment(name=f"refresh-{what.replace('_', '-')}", parameters={"what": what},
-                                             schedule=Cron(getattr(settings.refresh, what).cron, timezone="America/New_York"))
+    # the explicitly async builder, run to completion: to_deployment returns a coroutine when an
+    # event loop happens to be running in the thread (as after a browser test in the same process)
+    return [run_coro_as_sync(refresh_reference.ato_deployment(name=f"refresh-{what.replace('_', '-')}", parameters={"what": what},
+                                                              schedule=Cron(getattr(settings.refresh, what).cron, timezone="America/New_York")))
             for what in REFRESHERS]
