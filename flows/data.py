@@ -94,7 +94,7 @@ def check_new_sessions(stored_tail: pd.DataFrame, new: pd.DataFrame, sectors: pd
     flags: list[dict] = []
     if len(accepted):
         panel = pd.concat([stored_tail, accepted]).astype("float64")
-        sessions = pd.DatetimeIndex(nyse().sessions_in_range(panel.index[0], panel.index[-1]))
+        sessions = pd.DatetimeIndex(sessions_between(panel.index[0].date(), panel.index[-1].date()))
         reg = registry.drop_duplicates("ticker").set_index("ticker")
         report = quality_gate(panel, sessions, leverage=reg["leverage"], proxy=reg["underlying_proxy"])
         on_new = report.flags[report.flags["date"] >= accepted.index[0]]
@@ -208,7 +208,10 @@ def refresh_reference(what: str, settings: Settings | None = None) -> dict:
 def data_deployments(settings: Settings) -> list:
     """One deployment per reference refresh, each on its own cron (America/New_York)."""
     from prefect.schedules import Cron
+    from prefect.utilities.asyncutils import run_coro_as_sync
 
-    return [refresh_reference.to_deployment(name=f"refresh-{what.replace('_', '-')}", parameters={"what": what},
-                                             schedule=Cron(getattr(settings.refresh, what).cron, timezone="America/New_York"))
+    # the explicitly async builder, run to completion: to_deployment returns a coroutine when an
+    # event loop happens to be running in the thread (as after a browser test in the same process)
+    return [run_coro_as_sync(refresh_reference.ato_deployment(name=f"refresh-{what.replace('_', '-')}", parameters={"what": what},
+                                                              schedule=Cron(getattr(settings.refresh, what).cron, timezone="America/New_York")))
             for what in REFRESHERS]

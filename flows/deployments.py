@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from prefect.deployments.runner import EntrypointType
 from prefect.schedules import Cron
+from prefect.utilities.asyncutils import run_coro_as_sync
 
 from nightdesk.flows.backfill import backfill
 from nightdesk.flows.deliver import deliver_note
@@ -30,12 +31,17 @@ def nightly_schedule(cron: str = NIGHTLY_CRON) -> Cron:
 
 
 def served_deployments(cron: str = NIGHTLY_CRON) -> list:
-    """The nightly deployment on ``cron`` and the on-demand ones."""
+    """The nightly deployment on ``cron`` and the on-demand ones.
+
+    Built with Prefect's async builder run to completion (``to_deployment`` returns a coroutine
+    when an event loop happens to run in the thread).
+    """
     module = EntrypointType.MODULE_PATH
-    return [
-        nightly_note.to_deployment(name="nightly", schedule=nightly_schedule(cron), entrypoint_type=module,
-                                   description="Publish the night's note, then deliver it; holidays are skipped."),
-        regenerate_note.to_deployment(name="regenerate", entrypoint_type=module, description="Publish one date again."),
-        deliver_note.to_deployment(name="deliver", entrypoint_type=module, description="Deliver a published date (idempotent)."),
-        backfill.to_deployment(name="backfill", entrypoint_type=module, description="Publish every session between two dates."),
+    specs = [
+        (nightly_note, dict(name="nightly", schedule=nightly_schedule(cron),
+                            description="Publish the night's note, then deliver it; holidays are skipped.")),
+        (regenerate_note, dict(name="regenerate", description="Publish one date again.")),
+        (deliver_note, dict(name="deliver", description="Deliver a published date (idempotent).")),
+        (backfill, dict(name="backfill", description="Publish every session between two dates.")),
     ]
+    return [run_coro_as_sync(fl.ato_deployment(entrypoint_type=module, **kw)) for fl, kw in specs]

@@ -10,6 +10,17 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# each xdist worker gets a Prefect home of its own: two temporary servers migrating one SQLite file at
+# once time out ("Timed out while attempting to connect to ephemeral Prefect API server")
+if os.environ.get("PYTEST_XDIST_WORKER") and "PREFECT_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"nightdesk-prefect-{os.environ['PYTEST_XDIST_WORKER']}-")
+# and so does the local Prefect server a command started in-process runs (CliRunner): not the checkout's
+if "NIGHTDESK_PREFECT__HOME" not in os.environ:
+    import tempfile
+
+    os.environ["NIGHTDESK_PREFECT__HOME"] = tempfile.mkdtemp(prefix=f"nightdesk-local-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 
 
 @pytest.fixture(scope="session")
@@ -61,15 +72,52 @@ GOLDEN_DAYS = {"crash": dt.date(2026, 2, 4), "quiet": dt.date(2025, 7, 28), "ral
 """Real sessions of the sample with hand-checked figures (the demo day is the crash)."""
 
 
+STORY_DAYS = {
+    "crash_both_legs": (dt.date(2026, 2, 4), "momentum_crash"),  # L/S -7.5% (-4.7 sigma), long 49.9% / short 50.1%
+    "crash_de_grossing": (dt.date(2024, 4, 19), "momentum_crash"),  # -3.1 sigma, long leg 72%, index -0.9%, breadth 80%
+    "crash_short_squeeze": (dt.date(2020, 11, 9), "momentum_crash"),  # vaccine day: short leg +17%
+    "junk_rally": (dt.date(2022, 11, 10), "momentum_crash"),  # CPI day: index +5.5%, L/S -8.4%
+    "crash_in_selloff": (dt.date(2025, 3, 10), "momentum_crash"),  # index -2.7%, L/S -2.7 sigma
+    "momentum_rally": (dt.date(2026, 4, 8), "momentum_rally"),  # +3.2 sigma on a +2.6% index day
+    "rally_in_selloff": (dt.date(2022, 3, 7), "momentum_rally"),  # index -3.0%, L/S +2.5 sigma
+    "index_selloff": (dt.date(2025, 4, 4), "index_selloff"),  # -5.9%, L/S -1.1 sigma
+    "index_rally": (dt.date(2025, 4, 9), "index_rally"),  # +10.5%, L/S -0.1 sigma
+    "rotation_day": (dt.date(2025, 1, 6), "rotation_day"),
+    "quiet": (dt.date(2025, 7, 28), "quiet"),
+}
+"""One real session of each story (hand-checked figures in the comments)."""
+
+
 @pytest.fixture(scope="session")
-def records(sample_provider):
-    """The facts records of :data:`GOLDEN_DAYS`, computed once (the facts layer, no Prefect)."""
+def story_records(sample_provider, tmp_path_factory):
+    """The facts records of :data:`STORY_DAYS`, computed once for the whole test run: the first
+    xdist worker computes them, the other reads its file (about 10 s of CPU saved a worker)."""
+    import fcntl
+
     from nightdesk import facts
     from nightdesk.marketdata.registry import load_market_data
     from nightdesk.settings import Settings
 
-    s = Settings()
-    return {k: facts.compute(load_market_data(sample_provider, d, history_days=s.history_days), s) for k, d in GOLDEN_DAYS.items()}
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, common to the workers
+    lock, store = shared / "story-records.lock", shared / "story-records"
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if not store.exists():
+            s = Settings()
+            tmp = shared / "story-records.tmp"
+            tmp.mkdir(exist_ok=True)
+            for key, (day, _) in STORY_DAYS.items():
+                rec = facts.compute(load_market_data(sample_provider, day, history_days=s.history_days), s)
+                (tmp / f"{key}.json").write_text(facts.to_json(rec), encoding="utf-8")
+            tmp.rename(store)
+    return {key: facts.from_json((store / f"{key}.json").read_text(encoding="utf-8")) for key in STORY_DAYS}
+
+
+@pytest.fixture(scope="session")
+def records(story_records):
+    """The facts records of :data:`GOLDEN_DAYS` (crash, quiet, rally)."""
+    by_day = {d: story_records[k] for k, (d, _) in STORY_DAYS.items()}
+    return {k: by_day[d] for k, d in GOLDEN_DAYS.items()}
 
 
 @pytest.fixture(scope="session")

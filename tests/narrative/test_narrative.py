@@ -14,31 +14,10 @@ from nightdesk.marketdata.registry import load_market_data
 from nightdesk.narrative.claims import check, edition_from_text, edition_of
 from nightdesk.narrative.compose import LANGS, as_text, compose_note, tw2cn
 from nightdesk.settings import Settings
+from tests.conftest import STORY_DAYS
 
 HERE = Path(__file__).resolve().parents[1]
 GOLDEN = HERE / "golden"
-# one real session of each story (hand-checked figures in the comments)
-STORY_DAYS = {
-    "crash_both_legs": (dt.date(2026, 2, 4), "momentum_crash"),  # L/S -7.5% (-4.7 sigma), long 49.9% / short 50.1%
-    "crash_de_grossing": (dt.date(2024, 4, 19), "momentum_crash"),  # -3.1 sigma, long leg 72%, index -0.9%, breadth 80%
-    "crash_short_squeeze": (dt.date(2020, 11, 9), "momentum_crash"),  # vaccine day: short leg +17%
-    "junk_rally": (dt.date(2022, 11, 10), "momentum_crash"),  # CPI day: index +5.5%, L/S -8.4%
-    "crash_in_selloff": (dt.date(2025, 3, 10), "momentum_crash"),  # index -2.7%, L/S -2.7 sigma
-    "momentum_rally": (dt.date(2026, 4, 8), "momentum_rally"),  # +3.2 sigma on a +2.6% index day
-    "rally_in_selloff": (dt.date(2022, 3, 7), "momentum_rally"),  # index -3.0%, L/S +2.5 sigma
-    "index_selloff": (dt.date(2025, 4, 4), "index_selloff"),  # -5.9%, L/S -1.1 sigma
-    "index_rally": (dt.date(2025, 4, 9), "index_rally"),  # +10.5%, L/S -0.1 sigma
-    "rotation_day": (dt.date(2025, 1, 6), "rotation_day"),
-    "quiet": (dt.date(2025, 7, 28), "quiet"),
-}
-
-
-@pytest.fixture(scope="module")
-def story_records(sample_provider):
-    s = Settings()
-    return {k: facts.compute(load_market_data(sample_provider, d, history_days=s.history_days), s) for k, (d, _) in STORY_DAYS.items()}
-
-
 def test_each_day_tells_its_story(story_records):
     assert {k: r.story.primary for k, r in story_records.items()} == {k: story for k, (_, story) in STORY_DAYS.items()}
     assert story_records["crash_de_grossing"].story.reading == "de_grossing"
@@ -79,7 +58,9 @@ def test_claims_catch_the_old_narrative(records):
     assert "short leg said to lead with 50%" in crash  # 'led by the short leg' on a 0.01pp gap
     assert "1th percentile printed where a rank belongs" in crash  # 'the 1st percentile' for the 5th-largest fall
     assert "gamma" in crash and "disagree" in crash  # $6.2bn per 1% against a 3% scenario of $15.7bn
-    assert "crash watch line at L/S z" in quiet and "tax-season line in month 7" in quiet
+    assert "crash watch line at L/S z" in quiet and "tax-season line on 2025-07-28" in quiet  # crash lines on a quiet July day
+    assert "breadth holds above 60%' with breadth at 30.3%" in quiet and "'an up close' on an index move of -0.03%" in quiet
+    assert "internal name 'letf_registry'" in quiet and "internal name 'split like jump'" in quiet
     assert "crash watch line at L/S z" in rally
     assert "short leg said to lead" in found[("crash", "zh-Hant")] and "short leg said to lead" in found[("crash", "zh-Hans")]
 
@@ -195,3 +176,17 @@ def test_every_session_of_2025_reads_true(sample_provider, quarter):
                     problems += [f"{day} zh-Hans: Taiwan wording {w!r}" for w in taiwan_wording(as_text(note))]
     assert not problems, problems[:20]
     assert len(stories) >= 3  # every quarter of 2025 has quiet, rotation and momentum or index days
+
+
+def test_a_contradicted_note_is_not_published(story_records):
+    """The flow reads every edition back before publishing: an edition made false (a leg said to
+    lead that did not) stops the run with the contradiction named."""
+    from nightdesk.narrative.claims import NarrativeError, verify
+    from nightdesk.narrative.compose import compose_notes
+
+    rec = story_records["crash_both_legs"]
+    notes = compose_notes(rec, ["en"])
+    verify(rec, notes)  # the true note passes
+    bad = notes["en"].__class__(**{**notes["en"].__dict__, "headline": notes["en"].headline.replace("with both legs sharing the move", "led by the short leg")})
+    with pytest.raises(NarrativeError, match="short leg said to lead with 50%"):
+        verify(rec, {"en": bad})
