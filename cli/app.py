@@ -163,13 +163,11 @@ def _quiet_prefect() -> None:
 
 
 def _start_local_prefect(settings):
-    """The Prefect API a one-off command's flow reports to, started in the background.
-
-    A configured API (``PREFECT_API_URL`` in the environment or the Prefect profile) is used as
-    it is, and so is the server of a running ``nightdesk serve`` of the same home. Otherwise a
-    local server without services starts now, while the command loads (about as long as the
-    server takes), and dies with this process even on ``kill -9``; Prefect's own temporary
-    server would be left running by a killed run. Returns the server, or ``None``.
+    """The Prefect API a one-off command's flow reports to: ``None`` (a configured API, used as
+    it is), the address of a running ``nightdesk serve``'s server of the same home, or a local
+    server started now, in the background while the command loads (about as long as the server
+    takes). That server dies with this process even on ``kill -9``; Prefect's own temporary server
+    would be left running by a killed run. Hand the result to :func:`_local_prefect_ready`.
     """
     from nightdesk.cli.prefect_server import LocalPrefectServer, configured_api_url, served_api_url
 
@@ -177,40 +175,64 @@ def _start_local_prefect(settings):
         return None
     served = served_api_url(settings.prefect.home)
     if served:
-        os.environ["PREFECT_API_URL"] = served
-        return None
+        _api_url_for_prefect(served)
+        return served
     server = LocalPrefectServer(settings.prefect.home, host="127.0.0.1", port=0, services=False, ui=False,
                                 template_dir=settings.cache_dir / "prefect-db")
     try:
         server.start()
     except OSError as exc:
         _fail(f"prefect.home {settings.prefect.home}: cannot start the local Prefect server there ({exc.strerror or exc})")
-    atexit.register(server.stop, 5.0)  # registered before Prefect's own exit handlers, so it runs after they ship the last logs
-    os.environ["PREFECT_API_URL"] = server.api_url
+    atexit.register(server.stop, 5.0)  # a backstop; _local_prefect_ready stops it once the flow is done
+    _api_url_for_prefect(server.api_url)
     return server
 
 
+_ENV_BEFORE = "_NIGHTDESK_PREFECT_API_URL_BEFORE"
+
+
+def _api_url_for_prefect(url: str) -> None:
+    """``PREFECT_API_URL`` in the environment before Prefect is imported: Prefect's root settings
+    (which its background threads use) and the flow's child processes read it from there.
+    :func:`_local_prefect_ready` puts the previous value back (for commands invoked in-process)."""
+    os.environ.setdefault(_ENV_BEFORE, os.environ.get("PREFECT_API_URL", ""))
+    os.environ["PREFECT_API_URL"] = url
+
+
 @contextlib.contextmanager
-def _local_prefect_ready(server, settings):
-    """Wait for :func:`_start_local_prefect`'s server; Prefect uses it inside, and it stops after
-    (once this process's logs and events are sent)."""
-    if server is None:
+def _local_prefect_ready(target, settings):
+    """Prefect uses :func:`_start_local_prefect`'s API inside, and so do the processes the flow
+    starts; a server started for the command is waited for first, and stopped after, once this
+    process's logs and events are sent. The environment is left as it was (a command invoked
+    in-process leaves no address behind)."""
+    if target is None:
         yield
         return
     from nightdesk.cli.prefect_server import ServerError, flush_prefect_clients
 
-    try:
-        url = server.wait_ready(settings.prefect.startup_timeout_s)
-    except ServerError as exc:
-        _fail(str(exc))
+    server = None if isinstance(target, str) else target
+    if server is None:
+        url = target
+    else:
+        try:
+            url = server.wait_ready(settings.prefect.startup_timeout_s)
+        except ServerError as exc:
+            _fail(str(exc))
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    os.environ["PREFECT_API_URL"] = url  # the port may have changed while the server started
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield
     finally:
-        flush_prefect_clients()
-        server.stop(5.0)
+        if server is not None:
+            flush_prefect_clients()
+            server.stop(5.0)
+        before = os.environ.pop(_ENV_BEFORE, "")
+        if before:
+            os.environ["PREFECT_API_URL"] = before
+        else:
+            os.environ.pop("PREFECT_API_URL", None)
 
 
 @app.command()

@@ -90,13 +90,21 @@ def configured_api_url(environ: dict[str, str] | None = None) -> str | None:
     return str(url).strip() if url else None
 
 
-def flush_prefect_clients() -> None:
-    """Send the logs and events this process has queued for the Prefect API (before its server stops)."""
-    for module, name in (("prefect.logging.handlers", "APILogWorker"), ("prefect.events.worker", "EventsWorker")):
-        worker = getattr(sys.modules.get(module), name, None)
-        if worker is not None:
-            with contextlib.suppress(Exception):
-                worker.drain_all(timeout=5)
+def flush_prefect_clients(timeout_s: float = 5.0) -> None:
+    """Send the logs and events this process has queued for the Prefect API (before its server stops).
+
+    In a thread of its own: Prefect's drain is asynchronous when an event loop runs in the caller's thread.
+    """
+    def drain() -> None:
+        for module, name in (("prefect.logging.handlers", "APILogWorker"), ("prefect.events.worker", "EventsWorker")):
+            worker = getattr(sys.modules.get(module), name, None)
+            if worker is not None:
+                with contextlib.suppress(Exception):
+                    worker.drain_all(timeout=timeout_s)
+
+    thread = threading.Thread(target=drain, name="prefect-flush", daemon=True)
+    thread.start()
+    thread.join(2 * timeout_s)
 
 
 def _copy_sqlite(src: Path, dst: Path) -> None:

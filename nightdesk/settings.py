@@ -416,11 +416,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         named_home = getattr(init_settings, "init_kwargs", {}).get("home")
         home = Path(named_home).expanduser().absolute() if named_home else home_from_env()
-        toml_path = Path(os.environ["NIGHTDESK_CONFIG"]) if os.environ.get("NIGHTDESK_CONFIG") else home / "nightdesk.toml"
-        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_file=toml_path))
-
-        named_home = getattr(init_settings, "init_kwargs", {}).get("home")
-        home = Path(named_home).expanduser().absolute() if named_home else home_from_env()
         return (init_settings, env_settings, toml_source(settings_cls, home))
 
 
