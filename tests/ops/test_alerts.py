@@ -147,13 +147,16 @@ def test_failed_delivery_fails_the_night_once(tmp_path, prefect_harness, webhook
 
 @pytest.mark.slow
 def test_backfill_with_a_failed_date_is_failed_with_one_alert(tmp_path, prefect_harness, webhook):
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     from nightdesk.flows.backfill import backfill
     from nightdesk.rendering.publish import date_lock
 
     s = _settings(tmp_path, alerts={"webhook_url": webhook.url})
     s.output_dir.mkdir(parents=True)
+    in_threads = backfill.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))  # the process pool: test_flows.py
     with date_lock(s.output_dir, "2026-02-04"):  # another run holds this date: it fails, the other is published
-        state = backfill(dt.date(2026, 2, 3), dt.date(2026, 2, 4), "sample", None, False, s, return_state=True)
+        state = in_threads(dt.date(2026, 2, 3), dt.date(2026, 2, 4), "sample", None, False, s, return_state=True)
     assert state.is_failed() and "1 of 2 dates failed" in state.message
     summary = state.result(raise_on_failure=False)
     assert summary["done"] == 1 and list(summary["failed"]) == ["2026-02-04"]
@@ -161,3 +164,19 @@ def test_backfill_with_a_failed_date_is_failed_with_one_alert(tmp_path, prefect_
     (post,) = webhook.wait_for(1, 5)
     assert post["job"] == "backfill" and post["parameters"] == {"start": "2026-02-03", "end": "2026-02-04", "provider": "sample"}
     assert json.dumps(post).count("another run is publishing 2026-02-04") == 2  # message and text
+
+
+@pytest.mark.slow
+def test_the_night_delivers_and_a_rerun_sends_nothing_twice(tmp_path, prefect_harness):
+    from nightdesk.delivery.store import add_subscriber, connect
+    from nightdesk.flows.deliver import deliver_note
+    from nightdesk.flows.nightly import nightly_note
+
+    s = _settings(tmp_path, delivery={"db_url": f"sqlite:///{tmp_path}/subs.db", "transport": "outbox"})
+    add_subscriber(connect(s.delivery.db_url), "ann@desk.news", name="Ann", language="en")
+    night = nightly_note("sample", s, dt.date(2026, 2, 4))
+    assert night["delivery"] == {"sent": 1, "already_sent": 0, "bounced": 0, "gave_up": 0}
+    again = deliver_note(dt.date(2026, 2, 4), s)
+    assert (again.sent, again.skipped_already_sent) == (0, 1)
+    assert len([p for p in tmp_path.rglob("*.eml")]) == 1
+    assert nightly_note("sample", s, dt.date(2026, 2, 16)) is None  # a holiday: skipped (the reason is logged)
