@@ -477,7 +477,7 @@ def _serve_forever(settings, deployments, what: str) -> None:
             write_state(p.home, server)
             stack.callback(clear_state, p.home)
             supervisor = Supervisor(server, delays_s=p.restart_delays_s, startup_timeout_s=p.startup_timeout_s,
-                                    report=lambda line: typer.secho(f"nightdesk serve: {line}", fg="yellow", err=True),
+                                    report=lambda line: typer.secho(f"nightdesk: {line}", fg="yellow", err=True),
                                     on_restart=lambda: write_state(p.home, server))
             supervisor.start()
             stack.callback(supervisor.shutdown)
@@ -507,7 +507,7 @@ def _serve_forever(settings, deployments, what: str) -> None:
                 prefect_serve(*items, print_starting_message=False)
                 if stopping or server is None or healthy(url):
                     break  # Ctrl-C, SIGTERM (Prefect's runner handles it), or a runner that ended on its own
-                typer.secho("nightdesk serve: the runner stopped while the Prefect server was down; starting it again "
+                typer.secho("nightdesk: the runner stopped while the Prefect server was down; starting it again "
                             "once the server answers", fg="yellow", err=True)
                 while not healthy(url):
                     if server.poll() is not None and supervisor is not None and not supervisor.is_alive():
@@ -516,7 +516,7 @@ def _serve_forever(settings, deployments, what: str) -> None:
                 items = deployments()
         finally:
             signal.signal(signal.SIGINT, previous)
-        typer.echo("nightdesk serve: stopped")
+        typer.echo("nightdesk: stopped")
 
 
 @app.command()
@@ -529,6 +529,13 @@ def serve(
     """
     settings = _settings()
     _check_prefect_api()
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron, timezone="America/New_York")
+    except ValueError as exc:
+        _fail(f"--cron {cron!r} is not a cron schedule ({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}); "
+              "e.g. '30 18 * * 1-5'")
 
     def deployments():
         from nightdesk.flows.deployments import served_deployments
