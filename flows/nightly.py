@@ -35,7 +35,7 @@ from nightdesk.rendering.publish import ensure_writable
 from nightdesk.settings import Settings
 
 
-class DeliveryFailed(RuntimeError):
+class NightNotDelivered(RuntimeError):
     """The night's note was published but its delivery did not reach every subscriber."""
 
 
@@ -183,10 +183,10 @@ def nightly_note(provider: Any = None, settings: Settings | None = None, today: 
         logger.info("skipping %s: %s", day, why_not_session(day))
         return None
     result = _publish_when_ready(provider, settings, day)
-    state = deliver_note(day, settings, return_state=True)
-    if not state.is_completed():
-        raise DeliveryFailed(f"{day}: the note is published but delivery failed: {state.message}")
-    report = state.result()
+    try:
+        report = deliver_note(day, settings)  # a subflow: its failure alerts once, through this run
+    except Exception as exc:  # noqa: BLE001 - whatever stopped delivery fails the night, in one line
+        raise NightNotDelivered(f"{day}: the note is published but delivery failed: {exc}") from exc
     logger.info("nightly %s: published %s; delivered: %s sent, %s already sent, %s bounced, %s gave up", day, result["folder"],
                 report.sent, report.skipped_already_sent, report.failed_permanent, report.gave_up)
     return {**result, "delivery": {"sent": report.sent, "already_sent": report.skipped_already_sent,
