@@ -229,14 +229,14 @@ def data_seed(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
 ) -> None:
     """Create the store from the bundled sample (optionally cut at a date)."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.store import Store
 
     day = _parse_opt_date(through, "--through")
     settings = _store_settings(store_dir, None, None)
     try:
         commit = Store(settings.store.dir).seed(through=day)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     typer.echo(f"{settings.store.dir}: generation {commit.generation}: {commit.summary}")
 
@@ -250,13 +250,13 @@ def data_update(
 ) -> None:
     """Append the sessions the store lacks, checked, in one atomic commit (a cold store is seeded from the sample)."""
     from nightdesk.flows.data import update_store
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
 
     day = _parse_opt_date(through, "--through")
     settings = _store_settings(store_dir, source, source_dir)
     try:
         rep = update_store(settings, day)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     if rep.seeded:
         typer.echo(f"seeded {settings.store.dir} from the bundled sample")
@@ -283,7 +283,7 @@ def data_refresh(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
 ) -> None:
     """Refresh one reference input in the store; records its source and as-of date."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.refresh import REFRESHERS, refresh_table
 
     key = what.replace("-", "_")
@@ -292,7 +292,7 @@ def data_refresh(
     settings = _store_settings(store_dir, None, None)
     try:
         res = refresh_table(key, settings, file=file)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     typer.echo(f"{what}: {res.source}; as of {res.as_of} (generation {res.generation})")
     for k, v in res.details.items():
@@ -306,7 +306,7 @@ def data_status(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir"),
 ) -> None:
     """The store's coverage, each input's source and as-of date, and what is stale."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.registry import load_market_data, provider_from_settings
     from nightdesk.marketdata.staleness import stale_inputs
 
@@ -316,7 +316,7 @@ def data_status(
         first, last = prov.coverage()
         day = _parse_opt_date(date, "--date") or last
         md = load_market_data(prov, min(day, last), history_days=600, flows_window_days=1)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     m = prov.manifest()
     typer.echo(f"{settings.store.dir}: generation {m['generation']}, closes {first} to {last}, {len(m['prices']['columns'])} tickers")
