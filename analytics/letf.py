@@ -74,14 +74,14 @@ def rolled_aum_usd_many(registry: pd.DataFrame, px_close: pd.DataFrame, days: li
     aum = pd.to_numeric(reg["aum_usd"], errors="coerce")
     lev = pd.to_numeric(reg["leverage"], errors="coerce")
     fixed = pd.Series("ok", index=reg.index, dtype=object)
-    fixed[(lev == 0) | lev.isna()] = "leverage 0 or missing"
-    fixed[aum.isna() | (aum <= 0)] = "no AUM in the registry"
+    fixed[(lev == 0) | lev.isna()] = "no_leverage"
+    fixed[aum.isna() | (aum <= 0)] = "no_aum"
     out = {}
     for day in days:
         pos_prev = px.index.searchsorted(day, side="left") - 1  # the close before ``day``
         p_prev = (filled.iloc[pos_prev] if pos_prev >= 0 else pd.Series(np.nan, index=have)).reindex(reg.index)
         status = fixed.copy()
-        status[(status == "ok") & p_prev.isna()] = "no prices"
+        status[(status == "ok") & p_prev.isna()] = "no_prices"
         rolled = aum * p_prev / p_anchor
         out[day] = pd.DataFrame(
             {
@@ -254,3 +254,41 @@ def totals(flows: pd.DataFrame) -> LetfTotals:
         n_funds=int(len(ok)),
         n_excluded=int(len(flows) - len(ok)),
     )
+
+
+PASS_THROUGH_PROXIES = ("QQQ", "SPY", "SOXX", "XLK", "XLF", "XLE", "XLV", "XLRE", "KRE")
+"""Index proxies whose LETF flow is passed to their members by market cap (:func:`universe_masks`)."""
+
+
+def universe_masks(reference: pd.DataFrame, sectors_pit: pd.DataFrame) -> pd.DataFrame:
+    """Which members belong to each proxy of :data:`PASS_THROUGH_PROXIES` (ticker x proxy, bool).
+
+    QQQ: Nasdaq-listed members; SPY: all members; SOXX: semiconductor sub-industries; the
+    sector SPDRs: their GICS sector; KRE: regional banks. ``sectors_pit``: the point-in-time
+    ``sector, sub_industry`` of each member.
+    """
+    ex = reference.drop_duplicates("ticker").set_index("ticker")["exchange"].reindex(sectors_pit.index)
+    sec, sub = sectors_pit["sector"], sectors_pit["sub_industry"].fillna("")
+    masks = pd.DataFrame(
+        {
+            "QQQ": ex.isin(["NMS", "NGM", "NCM"]),
+            "SPY": pd.Series(True, index=sectors_pit.index),
+            "SOXX": sub.str.contains("Semiconductor"),
+            "XLK": sec == "Information Technology",
+            "XLF": sec == "Financials",
+            "XLE": sec == "Energy",
+            "XLV": sec == "Health Care",
+            "XLRE": sec == "Real Estate",
+            "KRE": sub.str.contains("Regional Banks"),
+        }
+    )
+    return masks[list(PASS_THROUGH_PROXIES)].fillna(False).astype(bool)
+
+
+def universe_weights(masks: pd.DataFrame, caps_usd: pd.Series) -> pd.DataFrame:
+    """Cap weights of each proxy's members (ticker x proxy, columns sum to 1; empty proxies dropped)."""
+    c = caps_usd.reindex(masks.index).fillna(0.0).to_numpy()[:, None]
+    w = masks.to_numpy() * c
+    total = w.sum(axis=0)
+    keep = total > 0
+    return pd.DataFrame(w[:, keep] / total[keep], index=masks.index, columns=masks.columns[keep])

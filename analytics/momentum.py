@@ -245,27 +245,25 @@ def find_events(
     z_window_days: int = 252,
     min_events: int = 3,
     decluster_days: int = 21,
-) -> tuple[pd.DatetimeIndex, str]:
+) -> tuple[pd.DatetimeIndex, Literal["pct", "z"]]:
     """Past crash days, de-clustered (the first day of each cluster, then ``decluster_days`` quiet).
 
-    Falls back to ``z <= z_fallback`` when fewer than ``min_events`` days meet the % rule.
+    Falls back to ``z <= z_fallback`` when fewer than ``min_events`` days meet the % rule
+    (L/S at most ``trigger_ls_pct`` and, when given, the long leg at most ``trigger_long_pct``).
 
     Returns
     -------
     (pandas.DatetimeIndex, str)
-        Event dates and the rule used, in words.
+        Event dates and the rule used: ``"pct"`` or ``"z"`` (the fallback).
     """
     hit = ls_ret <= trigger_ls_pct / 100
-    rule = f"L/S <= {trigger_ls_pct:g}%"
     if long_ret is not None and trigger_long_pct is not None:
         hit &= long_ret <= trigger_long_pct / 100
-        rule += f" and long leg <= {trigger_long_pct:g}%"
     events = _decluster(hit, decluster_days)
-    if len(events) < min_events:
-        z = rolling_z(ls_ret, z_window_days)
-        events = _decluster(z <= z_fallback, decluster_days)
-        rule = f"L/S z <= {z_fallback:g} (fewer than {min_events} days met {rule})"
-    return events, rule
+    if len(events) >= min_events:
+        return events, "pct"
+    z = rolling_z(ls_ret, z_window_days)
+    return _decluster(z <= z_fallback, decluster_days), "z"
 
 
 def _decluster(hit: pd.Series, gap_days: int) -> pd.DatetimeIndex:

@@ -106,50 +106,52 @@ def bench_momentum() -> None:
 
 
 def _sample_context():
-    from nightdesk.flows.nightly import gate
+    from nightdesk.facts import gate
+    from nightdesk.facts.sections import History
     from nightdesk.marketdata.registry import get_provider, load_market_data
 
     prov = get_provider("sample")
     md = load_market_data(prov, dt.date(2026, 7, 31), history_days=3000)
-    return prov, md, gate.fn(md)
+    return prov, md, History(md, gate(md))
 
 
 def bench_rotation_letf_flows() -> None:
-    from nightdesk.analytics import sections as sec
-    from nightdesk.flows.nightly import load_gics, load_themes, momentum_task
+    from nightdesk.facts import sections as sec
     from nightdesk.settings import Settings
+    from nightdesk.tables import load_gics, load_themes
 
-    prov, md, g = _sample_context()
+    prov, md, h = _sample_context()
     s = Settings()
     day = pd.Timestamp(md.date)
-    _, legs = momentum_task.fn(md, g, s)
+    legs = sec.momentum_sections(h, [day], s.momentum.model_dump())[day][1]
     themes, gics = load_themes(), load_gics()
-    days = g["ret_1d"].index[-252:]
+    days = list(h.ret_1d.index[-252:])
 
     header("rotation (sample, S&P 500 members)")
-    t1, _ = timed(sec.rotation_sections, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, gics, [day], {day: legs}, repeat=3)
+    t1, _ = timed(sec.rotation_sections, h, [day], {day: legs}, themes, gics, repeat=3)
     row("all rotation facts, one date", f"{t1:.2f} s", "<= 0.5 s", "0.21 s", f"{0.21 / t1:.1f}x")
     t = time.perf_counter()
-    sec.rotation_sections(g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, themes, gics, list(days), {d: legs for d in days})
+    sec.rotation_sections(h, days, {d: legs for d in days}, themes, gics)
     el = time.perf_counter() - t
     row("252 dates (one vectorised pass)", f"{el:.1f} s", "<= 20 s", "68 s (a loop)", f"{68 / el:.0f}x")
 
     header("leveraged ETFs (109-fund registry)")
-    t1, _ = timed(sec.letf_sections, md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, [day], repeat=3)
+    t1, _ = timed(sec.letf_sections, h, [day], {day: None}, repeat=3)
     row("flows + pass-through + scenarios, one date", f"{t1:.2f} s", "<= 0.3 s", "0.40 s", f"{0.40 / t1:.1f}x")
     t = time.perf_counter()
-    sec.letf_sections(md.letf_registry, g["ret_1d"], md.px_close, g["members"], md.sectors, md.reference, list(days))
+    sec.letf_sections(h, days, {d: None for d in days})
     el = time.perf_counter() - t
-    row("252 dates (shared AUM, caps, maps)", f"{el:.1f} s", "<= 15 s", "74 s (a loop)", f"{74 / el:.0f}x")
+    row("252 dates (shared caps and masks; AUM as of each date)", f"{el:.1f} s", "<= 15 s", "74 s (a loop)", f"{74 / el:.0f}x")
 
     header("retail / institutional flows (simulated sample)")
-    flows = md.flows[md.flows["ticker"].isin(g["members"])]
-    jan = sec.january_sections(g["ret_1d"], g["members"], [day])[day]
-    t1, _ = timed(sec.flows_section, flows, True, day, legs, jan, repeat=3)
+    flows = md.flows[md.flows["ticker"].isin(h.members)]
+    jan = sec.january_sections(h, [day])[day]
+    start = flows["date"].min()
+    t1, _ = timed(sec.flows_sections, flows, True, [day], {day: legs}, {day: jan}, {day: start}, repeat=3)
     row("flow facts, one date", f"{t1:.2f} s", "<= 0.3 s")
-    week = list(g["ret_1d"].index[-8:])  # a backfill chunk: one frame of records, read by each date
+    week = list(h.ret_1d.index[-8:])  # a backfill chunk: one frame of records, read by each date
     t = time.perf_counter()
-    sec.flows_sections(flows, True, week, {d: legs for d in week}, {d: jan for d in week})
+    sec.flows_sections(flows, True, week, {d: legs for d in week}, {d: jan for d in week}, {d: start for d in week})
     el = time.perf_counter() - t
     row("8 dates from one frame", f"{el / 8:.2f} s a date", "", f"{t1:.2f} s a date alone", f"{t1 * 8 / el:.1f}x")
 
@@ -157,13 +159,15 @@ def bench_rotation_letf_flows() -> None:
 def bench_pdf() -> None:
     from weasyprint.pdf import fonts as wp_fonts
 
-    from nightdesk.flows.nightly import compute_facts
+    from nightdesk import facts as nd_facts
+    from nightdesk.narrative.compose import compose_notes
     from nightdesk.settings import Settings
     from nightdesk.rendering.outputs import write_outputs
     from nightdesk.rendering.pdf import chart_fontconfig
 
     prov, md, _ = _sample_context()
-    facts = compute_facts(md, Settings())
+    facts = nd_facts.compute(md, Settings())
+    notes = compose_notes(facts, ["en", "zh-Hant", "zh-Hans"])
     fontconfig = chart_fontconfig(Settings().cache_dir)
     header("PDF rendering (WeasyPrint, Noto Sans CJK)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +175,7 @@ def bench_pdf() -> None:
         for i in range(3):  # best of three: this shared VM's speed varies by +-40% from minute to minute
             fast_dir = Path(tmp) / f"fast{i}"
             fast_dir.mkdir()
-            runs.append(timed(write_outputs, facts, ["en", "zh-Hant", "zh-Hans"], fast_dir, version="bench", fontconfig=fontconfig))
+            runs.append(timed(write_outputs, facts, notes, fast_dir, version="bench", fontconfig=fontconfig))
         t_all = min(t for t, _ in runs)
         info = {"timings_s": {k: min(r["timings_s"][k] for _, r in runs) for k in runs[0][1]["timings_s"]}}
         totals = [sum(v for k, v in r["timings_s"].items() if k.startswith("pdf_") or k == "charts_to_pdf") for _, r in runs]
@@ -226,6 +230,7 @@ def bench_delivery(n: int = 10_000) -> None:
     import socket
     import subprocess
 
+    from nightdesk.delivery.message import mail_template
     from nightdesk.delivery.send import deliver
     from nightdesk.delivery.store import connect, subscribers
     from nightdesk.delivery.transport import SmtpTransport
@@ -242,7 +247,8 @@ def bench_delivery(n: int = 10_000) -> None:
             engine = connect(f"sqlite:///{tmp}/subs-{len(label)}.db")
             with engine.begin() as conn:
                 conn.execute(subscribers.insert(), [{"email": f"user{i}@example.com", "name": f"User {i}", "language": "en", "status": "active",
-                                                     "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}"} for i in range(n)])
+                                                     "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}",
+                                                     "email_key": f"user{i}@example.com"} for i in range(n)])
             with socket.socket() as sk:
                 sk.bind(("127.0.0.1", 0))
                 port = sk.getsockname()[1]
@@ -256,7 +262,8 @@ def bench_delivery(n: int = 10_000) -> None:
             summary = {"lang": "en", "title": "US Equity Strategy | Quiet tape", "date_label": "x", "headline": "h", "takeaways": ["a", "b", "c"],
                        "disclaimer": ["d1", "d2"], "attachment_line": "att", "unsubscribe_label": "Unsubscribe"}
             t = time.perf_counter()
-            rep = deliver(engine, "2026-02-04", pdf_for=lambda lang: pdf, summary_for=lambda lang: summary, transport=SmtpTransport("127.0.0.1", port),
+            templates = {"en": mail_template(summary, pdf, note_date="2026-02-04", language="en")}
+            rep = deliver(engine, "2026-02-04", templates=templates, transport=SmtpTransport("127.0.0.1", port),
                           from_addr="d@nightdesk.invalid", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u", rate_per_s=1e9)
             el = time.perf_counter() - t
             server.terminate()
@@ -269,9 +276,13 @@ def bench_prefect() -> None:
     import subprocess
 
     header("Prefect overhead, one date (2026-02-04, en only), separate processes")
-    code_flow = "import datetime as dt; from flows.nightly import regenerate_note; from nightdesk.settings import Settings; regenerate_note(dt.date(2026,2,4), 'sample', ['en'], False, Settings(output_dir='{out}'))"
-    code_plain = ("import datetime as dt; from flows.nightly import fetch, compute_facts, publish; from nightdesk.settings import Settings; s=Settings(output_dir='{out}');"
-                  "md=fetch.fn('sample', dt.date(2026,2,4), False, s); publish.fn(compute_facts(md, s), ['en'], s.output_dir, s.cache_dir)")
+    code_flow = ("import datetime as dt; from nightdesk.flows.nightly import regenerate_note; from nightdesk.settings import Settings;"
+                 "regenerate_note(dt.date(2026,2,4), 'sample', ['en'], False, Settings(output_dir='{out}'))")
+    code_plain = ("import datetime as dt; from nightdesk import __version__, facts; from nightdesk.marketdata.registry import get_provider, load_market_data;"
+                  "from nightdesk.narrative.compose import compose_notes; from nightdesk.rendering.outputs import publish_note, write_archive;"
+                  "from nightdesk.rendering.pdf import prepare_fonts; from nightdesk.settings import Settings; s=Settings(output_dir='{out}');"
+                  "md=load_market_data(get_provider('sample'), dt.date(2026,2,4), history_days=s.history_days); r=facts.compute(md, s);"
+                  "publish_note(r, compose_notes(r, ['en']), s.output_dir, version=__version__, fontconfig=prepare_fonts(s.cache_dir)); write_archive(s.output_dir)")
     times = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, code in (("with Prefect (temporary server)", code_flow), ("same steps, plain functions", code_plain)):

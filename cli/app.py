@@ -81,7 +81,7 @@ def run(
     langs = _parse_langs(lang)
     settings = _settings(provider=provider, data_dir=data_dir, output_dir=output_dir)
     _quiet_prefect()
-    from nightdesk.analytics.facts import FactsError
+    from nightdesk.facts import FactsError
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import regenerate_note
     from nightdesk.marketdata.base import DataError
@@ -106,7 +106,7 @@ def data_check(
 ) -> None:
     """Run the data-quality gate for a date and list what it excludes."""
     from nightdesk.analytics.quality import DataQualityError
-    from nightdesk.flows.nightly import gate
+    from nightdesk.facts import gate
     from nightdesk.marketdata.base import DataError
     from nightdesk.marketdata.registry import get_provider, load_market_data, resolve_date
 
@@ -115,16 +115,16 @@ def data_check(
         prov = get_provider(settings.provider, data_dir=settings.data_dir)
         day = resolve_date(prov, _parse_date(date), snap=snap)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
-        g = gate.fn(md)  # the same gate the note runs
+        g = gate(md)  # the same gate the note runs
     except (DataError, DataQualityError) as exc:
         _fail(str(exc))
-    window, n_ok = g["window_flags"], g["n_usable"]
+    window, n_ok = g.window_flags, g.n_usable
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
     for check, n in window.groupby("check").size().items():
         typer.echo(f"  {check}: {n}")
     for r in window[window["check"] != "stale_close"].itertuples():
         typer.echo(f"  {r.date.date()} {r.ticker}: {r.detail}")
-    for r in g["flags"]["on_date"]:
+    for r in g.flags["on_date"]:
         typer.echo(f"  on {day}: {r['ticker']} {r['check']} ({r['detail']})")
 
 
@@ -279,7 +279,7 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
     from nightdesk.rendering.publish import PublishError, note_dir
 
     try:  # the cheap checks before Prefect starts: a missing or damaged note is one line within a second
-        read_published(note_dir(settings.output_dir, day.isoformat()), day.isoformat(), {})
+        read_published(note_dir(settings.output_dir, day.isoformat()), day.isoformat(), {})  # facts.json + manifest
     except (PublishedNoteError, PublishError) as exc:
         _fail(str(exc))
     _quiet_prefect()

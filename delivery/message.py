@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import escape
 
-from nightdesk.delivery.headers import check_address, check_from_addr, check_url, single_line
+from nightdesk.mail_headers import check_address, check_from_addr, check_url, single_line
 from nightdesk.delivery.store import Subscriber, clean_name, smtp_address
 
 SUBJECT = {

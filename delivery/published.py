@@ -19,14 +19,13 @@ class PublishedNoteError(ValueError):
 
 @dataclass(frozen=True)
 class PublishedNote:
-    """Verified bytes of a published note: ``facts.json`` and the editions' PDFs.
+    """Verified bytes of a published note's files, per edition (edition -> file name -> bytes).
 
     ``missing`` names the editions that were not published (edition -> one-line reason).
     """
 
     folder: Path
-    facts: bytes
-    pdfs: dict[str, bytes]
+    files: dict[str, dict[str, bytes]]
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -61,12 +60,12 @@ def _verified(folder: Path, name: str, index: Mapping[str, dict], rerun: str) ->
     return data
 
 
-def read_published(folder: Path, note_date: str, pdf_names: Mapping[str, str]) -> PublishedNote:
-    """Read and verify ``facts.json`` and the PDFs of ``pdf_names`` (edition -> file name).
+def read_published(folder: Path, note_date: str, editions: Mapping[str, tuple[str, ...]]) -> PublishedNote:
+    """Read and verify ``facts.json`` and each edition's files (e.g. ``note.en.pdf``, ``note.en.json``).
 
-    An edition whose PDF was not published (absent from both the folder and the manifest) is
-    reported in ``missing``; any other difference from the manifest raises
-    :class:`PublishedNoteError`.
+    An edition with a file that was not published (absent from both the folder and the
+    manifest) is reported in ``missing``; any other difference from the manifest raises
+    :class:`PublishedNoteError` (nothing is to be sent from this folder).
     """
     rerun = f"re-run `nightdesk run --date {note_date}`"
     folder = Path(folder)
@@ -74,12 +73,13 @@ def read_published(folder: Path, note_date: str, pdf_names: Mapping[str, str]) -
         raise PublishedNoteError(f"no published note for {note_date} in {folder}: run `nightdesk run --date {note_date}` first")
     folder = folder.resolve()  # one published version, even if the name is swapped to a new one meanwhile
     index = _manifest_index(folder, rerun)
-    facts = _verified(folder, "facts.json", index, rerun)
-    pdfs, missing = {}, {}
-    for edition, name in pdf_names.items():
-        if name not in index and not (folder / name).exists():
-            missing[edition] = (f"the {edition} edition ({name}) is not published for {note_date}; "
+    _verified(folder, "facts.json", index, rerun)
+    files, missing = {}, {}
+    for edition, names in editions.items():
+        absent = [n for n in names if n not in index and not (folder / n).exists()]
+        if absent:
+            missing[edition] = (f"the {edition} edition ({', '.join(absent)}) is not published for {note_date}; "
                                 f"render it with `nightdesk run --date {note_date} --lang all`")
         else:
-            pdfs[edition] = _verified(folder, name, index, rerun)
-    return PublishedNote(folder=folder, facts=facts, pdfs=pdfs, missing=missing)
+            files[edition] = {n: _verified(folder, n, index, rerun) for n in names}
+    return PublishedNote(folder=folder, files=files, missing=missing)

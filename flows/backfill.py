@@ -17,13 +17,14 @@ from prefect import flow, get_run_logger, task
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner
 
-from nightdesk.flows.nightly import facts_for_dates, inputs_key
+from nightdesk import __version__, facts
 from nightdesk.marketdata.calendar import sessions_between
 from nightdesk.marketdata.registry import MarketDataBatch, get_provider
-from nightdesk import __version__
+from nightdesk.narrative.compose import compose_notes
 from nightdesk.settings import Settings
 from nightdesk.rendering.outputs import publish_note, write_archive
 from nightdesk.rendering.pdf import prepare_fonts
+from nightdesk.rendering.svg_i18n import SvgWriter
 from nightdesk.rendering.publish import note_dir
 
 
@@ -42,31 +43,33 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
                     fontconfig: Path) -> dict[str, str]:
     """Dates of one chunk end to end (no archive page): date -> 'done', 'skipped' or 'failed: <reason>'.
 
-    Dates already published from the same inputs are skipped; the others' facts are computed
-    together (:func:`flows.nightly.facts_for_dates`) and each is published on its own.
+    Dates already published from the same inputs (data, code and settings:
+    :func:`nightdesk.facts.inputs_key`) are skipped; the others' facts are computed together
+    (:func:`nightdesk.facts.compute_many`) and each is published on its own.
     ``fontconfig``: :func:`rendering.pdf.chart_fontconfig`'s file.
     """
     status: dict[str, str] = {}
     keys: dict[dt.date, str] = {}
-    todo = {}
+    todo = []
     for day in days:
         try:
             md = data.for_day(day)
-            keys[day] = inputs_key(md, settings, langs)
+            keys[day] = facts.inputs_key(md, settings, langs)
         except Exception as exc:  # noqa: BLE001 - reported per date
             status[day.isoformat()] = f"failed: {exc}"
             continue
         if not force and already_published(settings, day, keys[day]):
             status[day.isoformat()] = "skipped"
         else:
-            todo[day] = md
-    chart_memo: dict = {}  # charts drawn for one date serve another with the same data
-    for day, facts in facts_for_dates(todo, settings).items():
+            todo.append(md)
+    svg_writer = SvgWriter()  # charts drawn for one date serve another with the same data
+    for day, record in facts.compute_many(todo, settings).items():
         try:
-            if isinstance(facts, Exception):
-                raise facts
-            facts["meta"]["inputs_key"] = keys[day]
-            publish_note(facts, langs, settings.output_dir, version=__version__, fontconfig=fontconfig, chart_memo=chart_memo)
+            if isinstance(record, Exception):
+                raise record
+            record = record.model_copy(update={"meta": record.meta.model_copy(update={"inputs_key": keys[day]})})
+            publish_note(record, compose_notes(record, langs), settings.output_dir, version=__version__, fontconfig=fontconfig,
+                         svg_writer=svg_writer)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on
             status[day.isoformat()] = f"failed: {exc}"

@@ -8,20 +8,18 @@ send to everyone ends *Failed* (after recording what was sent), with a one-line 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.states import Failed
 
-from nightdesk.analytics.facts import FactsError, validate_facts
-from nightdesk.delivery.headers import HeaderValueError
+from nightdesk.mail_headers import HeaderValueError
 from nightdesk.delivery.message import mail_template
 from nightdesk.delivery.published import PublishedNoteError, read_published
 from nightdesk.delivery.send import DeliveryReport, deliver
 from nightdesk.delivery.store import LANGUAGES, StoreError, connect, list_subscribers
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
-from nightdesk.narrative.compose import email_summary
+from nightdesk.narrative.compose import email_summary, note_from_json
 from nightdesk.rendering.outputs import pdf_name
 from nightdesk.rendering.publish import PublishError, note_dir
 from nightdesk.settings import Settings
@@ -55,6 +53,16 @@ def make_transport(settings: Settings, date: str):
         raise DeliveryError(f"outbox {outbox_folder(settings, date)}: {exc.strerror}") from None
 
 
+def summary_name(lang: str) -> str:
+    """The composed note an edition's email summarises (bilingual subscribers get the English one)."""
+    return f"note.{'en' if lang == 'bilingual' else lang}.json"
+
+
+def edition_files(lang: str) -> tuple[str, str]:
+    """What one subscriber language needs from the published folder: its PDF and summary."""
+    return pdf_name(lang), summary_name(lang)
+
+
 def deliver_published(date: str, settings: Settings) -> DeliveryReport:
     """Everything the flow does, as a plain function: check the published note against its
     manifest, render each edition's email once, send through the ledger.
@@ -72,14 +80,14 @@ def deliver_published(date: str, settings: Settings) -> DeliveryReport:
         raise DeliveryError(f"no published note for {date} in {folder}: run `nightdesk run --date {date}` first")
     engine = connect(d.db_url, lock_wait_s=d.db_lock_wait_s)
     langs = sorted({s.language for s in list_subscribers(engine, status="active")}, key=LANGUAGES.index)
-    note = read_published(folder, date, {lang: pdf_name(lang) for lang in langs})
-    try:
-        facts = validate_facts(json.loads(note.facts))
-    except (ValueError, FactsError) as exc:
-        raise DeliveryError(f"{note.folder / 'facts.json'}: {exc}") from None
+    note = read_published(folder, date, {lang: edition_files(lang) for lang in langs})
     templates = {}
-    for lang, pdf in note.pdfs.items():
-        summary = email_summary(facts, "en" if lang == "bilingual" else lang)
+    for lang, files in note.files.items():
+        pdf, text = files[pdf_name(lang)], files[summary_name(lang)]
+        try:
+            summary = email_summary(note_from_json(text.decode("utf-8")))
+        except ValueError as exc:  # a file that matches its manifest but is not a note: a bug upstream
+            raise DeliveryError(f"{note.folder / summary_name(lang)}: {exc}") from None
         templates[lang] = mail_template(summary, pdf, note_date=date, language=lang)
     return deliver(engine, date, templates=templates, unavailable=note.missing, transport=make_transport(settings, date),
                    from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, unsubscribe_url=d.unsubscribe_url,

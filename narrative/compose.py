@@ -5,7 +5,8 @@ never touches them; the tokens are then swapped for the glossary entry of the ed
 """
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from importlib import resources
 
 import jinja2
 
+from nightdesk.facts.record import EventStudy, FactsRecord
 from nightdesk.narrative import formatting as fm
 
 LANGS = ("en", "zh-Hant", "zh-Hans")
@@ -127,7 +129,7 @@ def _env(lang: str) -> jinja2.Environment:
         usd=lambda v: fm.usd(v, money_lang),
         usd_signed=lambda v: fm.usd(v, money_lang, signed=True),
         corr=lambda v: fm.corr(v) if fm.is_finite(v) else ("n/a" if not zh else "不適用"),
-        longdate=lambda d: fm.long_date(dt.date.fromisoformat(d), lang),
+        longdate=lambda d: fm.long_date(d, lang),
     )
     return env
 
@@ -192,54 +194,53 @@ def localise(text: str, lang: str) -> str:
     return text if lang == "en" else _finish(_tokenise_terms(text), lang)
 
 
-def _rule_text(h: dict, lang: str) -> str:
+def _rule_text(h: EventStudy, lang: str) -> str:
     """The event rule of the history block, in words."""
     if lang == "en":
-        if h["rule_kind"] == "z":
-            return f"L/S z ≤ {fm.num(h['z_fallback'], signed=True)} (the % rule found too few days)"
-        long = f" and long leg ≤ {fm.pct(h['trigger_long_pct'])}" if h.get("trigger_long_pct") is not None else ""
-        return f"L/S ≤ {fm.pct(h['trigger_ls_pct'])}{long}"
-    if h["rule_kind"] == "z":
-        return f"多空組合標準化分數≤{fm.num(h['z_fallback'])}（百分比條件之樣本不足）"
-    long = f"且多頭部位≤{fm.pct(h['trigger_long_pct'])}" if h.get("trigger_long_pct") is not None else ""
-    return f"多空組合≤{fm.pct(h['trigger_ls_pct'])}{long}"
+        if h.rule_kind == "z":
+            return f"L/S z ≤ {fm.num(h.z_fallback, signed=True)} (the % rule found too few days)"
+        long = f" and long leg ≤ {fm.pct(h.trigger_long_pct)}" if h.trigger_long_pct is not None else ""
+        return f"L/S ≤ {fm.pct(h.trigger_ls_pct)}{long}"
+    if h.rule_kind == "z":
+        return f"多空組合標準化分數≤{fm.num(h.z_fallback)}（百分比條件之樣本不足）"
+    long = f"且多頭部位≤{fm.pct(h.trigger_long_pct)}" if h.trigger_long_pct is not None else ""
+    return f"多空組合≤{fm.pct(h.trigger_ls_pct)}{long}"
 
 
-def _methods(f: dict, lang: str) -> list[str]:
+def _methods(f: FactsRecord, lang: str) -> list[str]:
     ph = METHODS["en" if lang == "en" else "zh"]
-    m, l, fl, meta = f["momentum"], f["letf"], f["flows"], f["meta"]
-    p = m["params"]
-    flags = meta["flags"]
+    m, l, fl, meta = f.momentum, f.letf, f.flows, f.meta
+    p = m.params
+    flags = meta.flags
     zh = lang != "en"
-    checks = ("、" if zh else ", ").join(f"{CHECK_NAMES_ZH.get(k, k) if zh else k.replace('_', ' ') + ' '}{v}" for k, v in flags["by_check"].items()) or ("無" if zh else "none")
-    today = ("、" if zh else ", ").join(f"{x['ticker']}（{CHECK_NAMES_ZH.get(x['check'], x['check'])}）" if zh else f"{x['ticker']} ({x['check'].replace('_', ' ')})" for x in flags["on_date"]) or ("無" if zh else "none")
-    src = meta["sources"].get("flows", "")
-    if lang != "en" and fl.get("simulated"):
+    checks = ("、" if zh else ", ").join(f"{CHECK_NAMES_ZH.get(k, k) if zh else k.replace('_', ' ') + ' '}{v}" for k, v in flags.by_check.items()) or ("無" if zh else "none")
+    today = ("、" if zh else ", ").join(f"{x.ticker}（{CHECK_NAMES_ZH.get(x.check, x.check)}）" if zh else f"{x.ticker} ({x.check.replace('_', ' ')})" for x in flags.on_date) or ("無" if zh else "none")
+    src = meta.sources.get("flows", "")
+    if lang != "en" and fl.simulated:
         src = "模擬數據：依真實價格以固定種子產生之合成散戶／機構資金流，僅供說明"
+    panel, umd = m.history.panel, m.history.umd
     lines = [
-        ph["momentum"].format(lookback=p["lookback_days"], skip=p["skip_days"], q=p["quantile"], zw=p["z_window_days"],
-                              rule=_rule_text(m["history"]["panel"], lang), n=m["history"]["panel"]["n_events"], since=m["history"]["panel"]["since_year"],
-                              nu=m["history"]["umd"]["n_events"], su=m["history"]["umd"]["since_year"]),
-        ph["rotation"].format(snap=f["rotation"]["sector_snapshot"]),
-        ph["letf"].format(n=l["n_funds"], old=l["aum_as_of"]["oldest"], new=l["aum_as_of"]["newest"], x=l["n_excluded"]),
+        ph["momentum"].format(lookback=p.lookback_days, skip=p.skip_days, q=p.quantile, zw=p.z_window_days,
+                              rule=_rule_text(panel, lang), n=panel.n_events, since=panel.since_year, nu=umd.n_events, su=umd.since_year),
+        ph["rotation"].format(snap=f.rotation.sector_snapshot.isoformat()),
+        ph["letf"].format(n=l.n_funds, old=l.aum_as_of.oldest.isoformat(), new=l.aum_as_of.newest.isoformat(), x=l.n_excluded),
         ph["flows"].format(src=src),
-        ph["flags"].format(n=flags["n_window"], checks=checks, today=today),
+        ph["flags"].format(n=flags.n_window, checks=checks, today=today),
         ph["bias"],
     ]
     if lang == "en":
-        lines += [f"Source — {k}: {v}." for k, v in meta["sources"].items() if k != "flows"]
+        lines += [f"Source — {k}: {v}." for k, v in meta.sources.items() if k != "flows"]
     else:
-        lines += [f"資料來源—{SOURCES_ZH.get(k, v) if meta['provider'] == 'sample' else v}。" for k, v in meta["sources"].items() if k != "flows"]
+        lines += [f"資料來源—{SOURCES_ZH.get(k, v) if meta.provider == 'sample' else v}。" for k, v in meta.sources.items() if k != "flows"]
     return lines
 
 
-def compose_note(facts: dict, lang: str) -> Note:
+def compose_note(facts: FactsRecord, lang: str) -> Note:
     """Render every piece of text of one edition from ``facts``.
 
     Parameters
     ----------
-    facts : dict
-        A validated facts record (:func:`analytics.facts.validate_facts`).
+    facts : FactsRecord
     lang : {'en', 'zh-Hant', 'zh-Hans'}
     """
     if lang not in LANGS:
@@ -282,17 +283,35 @@ def as_text(note: Note) -> str:
     return "\n".join(lines) + "\n"
 
 
-def email_summary(facts: dict, lang: str) -> dict:
-    """Headline, three takeaways and the two-line disclaimer for an email, in ``lang``."""
-    note = compose_note(facts, lang)
-    attach, unsub = term("email_attachment", lang), term("unsubscribe", lang)
+def compose_notes(facts: FactsRecord, langs: list[str]) -> dict[str, Note]:
+    """Every edition of ``langs``, composed once (rendering and email read them)."""
+    return {lang: compose_note(facts, lang) for lang in langs}
+
+
+def note_to_json(note: Note) -> str:
+    """``note.<lang>.json``: an edition's text, as the archive and email read it."""
+    return json.dumps(dataclasses.asdict(note), ensure_ascii=False, indent=1)
+
+
+def note_from_json(text: str) -> Note:
+    """Read ``note.<lang>.json`` back (ValueError when it is not one)."""
+    obj = json.loads(text)
+    try:
+        obj["sections"] = [Section(**s) for s in obj["sections"]]
+        return Note(**obj)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a composed note: {exc}") from None
+
+
+def email_summary(note: Note) -> dict:
+    """Headline, three takeaways and the two-line disclaimer of an edition, for an email."""
     return {
-        "lang": lang,
+        "lang": note.lang,
         "title": note.title,
         "date_label": note.dateline,
         "headline": note.headline,
         "takeaways": note.takeaways[:3],
         "disclaimer": note.email_disclaimer,
-        "attachment_line": attach,
-        "unsubscribe_label": unsub,
+        "attachment_line": term("email_attachment", note.lang),
+        "unsubscribe_label": term("unsubscribe", note.lang),
     }

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from nightdesk.mail_headers import check_address, check_from_addr, check_url
+
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
 
 
@@ -67,22 +69,16 @@ class DeliverySettings(_Strict):
     @field_validator("from_addr")
     @classmethod
     def _from_addr(cls, value: str) -> str:
-        from nightdesk.delivery.headers import check_from_addr
-
         return check_from_addr("from_addr", value)
 
     @field_validator("unsubscribe_mailto")
     @classmethod
     def _mailto(cls, value: str) -> str:
-        from nightdesk.delivery.headers import check_address
-
         return check_address("unsubscribe_mailto", value)
 
     @field_validator("unsubscribe_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        from nightdesk.delivery.headers import check_url
-
         return check_url("unsubscribe_url", value)
 
     @field_validator("outbox_dir")

@@ -1,30 +1,20 @@
 """House-style charts: one function per chart, each returns a Figure drawn from the facts.
 
 Colour-blind-safe (Okabe-Ito), readable in black and white (hatching / markers carry the
-meaning as well as colour); CJK labels via Noto Sans CJK. Draw inside ``house_style(lang)`` and write
-the SVGs with :func:`to_svgs` (one drawing, every language).
+meaning as well as colour); CJK labels via Noto Sans CJK. Draw inside ``house_style(lang)``;
+:mod:`nightdesk.rendering.svg_i18n` writes a drawing out in every language.
 """
 from __future__ import annotations
 
-import functools
-import io
-import re
-from xml.sax.saxutils import escape
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.backends.backend_mixed import MixedModeRenderer  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-from matplotlib.textpath import text_to_path  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
-from matplotlib.transforms import Bbox  # noqa: E402
 
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#7f7f7f", "#D55E00"
 STYLE = {
@@ -72,7 +62,8 @@ def _bars(ax, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, *,
     return coll
 
 
-def _source(fig: Figure, text: str) -> None:
+def source_line(fig: Figure, text: str) -> None:
+    """The source line under a chart."""
     fig.text(0.0, -0.04, text, fontsize=6.5, color=GREY, ha="left", va="top", transform=fig.transFigure)
 
 
@@ -201,160 +192,6 @@ def timing_bars(buckets: list[str], retail: list[float], inst: list[float], labe
     return fig
 
 
-SVG_DPI = 72  # SVG user units are points
-_TEXT_NODE = re.compile(r"(<text\b[^>]*>)([^<]*)(</text>)")
-
-
 def fonts(lang: str) -> list[str]:
     """Font families of an edition's charts."""
     return FONTS.get(lang, DEFAULT_FONTS)
-
-
-def to_svgs(fig: Figure, sources: dict[str, str], labels: dict[str, dict[str, str]], families: dict[str, list[str]],
-            *, prefix: str, base: str) -> dict[str, str]:
-    """One drawing of ``fig``, written out in several languages.
-
-    The figure is drawn once, in ``base``'s language, into an SVG renderer. Text stays text
-    (``svg.fonttype: none``) and each ``<text>`` is placed by its anchor and alignment, so the
-    other languages are the same drawing with each label swapped (``labels[lang]``: base string ->
-    string) and the font family changed. Matplotlib's layout does not depend on label widths
-    here (fixed axes, no tight layout); what does is the crop, so the viewBox is the union of the
-    tight box of every language's labels, measured with that language's font. All languages
-    of a chart are therefore the same size, which keeps the bilingual edition aligned.
-
-    A language whose labels would change the layout (a multi-column legend entry growing) is left
-    out of the result: draw it on its own.
-
-    Parameters
-    ----------
-    sources : dict
-        lang -> source line under the chart (``base``'s is drawn).
-    labels : dict
-        lang -> {base label: label}; ``{}`` for ``base``.
-    families : dict
-        lang -> font family list of that language.
-    prefix : str
-        Id prefix (several charts share a page); ``-<lang>`` is appended.
-
-    Returns
-    -------
-    dict
-        lang -> SVG text. No timestamp is written: the same facts give the same bytes.
-    """
-    _source(fig, sources[base])
-    image_dpi = fig.dpi
-    fig.set_dpi(SVG_DPI)
-    w_in, h_in = fig.get_size_inches()
-    w_pt, h_pt = w_in * SVG_DPI, h_in * SVG_DPI
-    buf = io.StringIO()
-    svg_renderer = _TextRecordingSVG(w_pt, h_pt, buf, image_dpi=image_dpi, metadata={"Date": None})
-    renderer = MixedModeRenderer(fig, w_in, h_in, image_dpi, svg_renderer)
-    fig.draw(renderer)
-    legends = [leg for leg in [*(ax.get_legend() for ax in fig.axes), *fig.legends] if leg is not None]
-    texts = list(dict.fromkeys(svg_renderer.texts))  # drawn, in order (a tick label outside the view is not)
-    extents = {id(t): t.get_window_extent(renderer) for t in texts if t is not None}
-    boxes = [_drawn_box(fig, renderer, texts, extents, legends)]
-    langs = list(sources)
-    tables = {lang: {**labels[lang], sources[base]: sources[lang]} for lang in langs}
-    in_columns = {id(t) for leg in legends if getattr(leg, "_ncols", 1) > 1 for t in leg.get_texts()}  # may not grow
-    for lang in list(langs):
-        for t in texts:
-            new = None if t is None else tables[lang].get(t.get_text())
-            if new is None or new == t.get_text():
-                continue
-            box = _swapped_extent(t, new, families[lang], extents[id(t)], svg_renderer.fonts_key, may_grow=id(t) not in in_columns)
-            if box is None:
-                langs.remove(lang)
-                break
-            boxes.append(box)
-    renderer.finalize()
-    pad_pt = plt.rcParams["savefig.pad_inches"] * SVG_DPI
-    crop = Bbox.union(boxes).padded(pad_pt)
-    svg = _crop(buf.getvalue(), crop, w_pt, h_pt)
-    out = {}
-    for lang in langs:
-        table = {escape(k): escape(v) for k, v in tables[lang].items()}
-        text = _TEXT_NODE.sub(lambda m: m.group(1) + table.get(m.group(2), m.group(2)) + m.group(3), svg) if lang != base else svg
-        for old, new in zip(families[base], families[lang]):  # every font-family in the SVG, mathtext spans included
-            if old != new:
-                text = text.replace(f"'{old}'", f"'{new}'")
-        p = f"{prefix}-{lang}"
-        out[lang] = text.replace('id="', f'id="{p}-').replace('href="#', f'href="#{p}-').replace("url(#", f"url(#{p}-")
-    return out
-
-
-class _TextRecordingSVG(RendererSVG):
-    """matplotlib's SVG renderer, keeping the :class:`~matplotlib.text.Text` artists it draws
-    (``None`` for a line of a multi-line text, which matplotlib does not pass)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.texts: list[Text | None] = []
-        self.fonts_key = tuple((k, str(v)) for k, v in plt.rcParams.items() if k.startswith(("font.", "mathtext.")))
-
-    def get_text_width_height_descent(self, s, prop, ismath):
-        # matplotlib caches text metrics per renderer, and every chart has a renderer of its own
-        return _text_metrics(s, prop.copy(), ismath, self.fonts_key)
-
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        self.texts.append(mtext)
-        super().draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
-
-
-@functools.lru_cache(maxsize=16384)
-def _text_metrics(s: str, prop: FontProperties, ismath: bool | str, fonts_key: tuple) -> tuple[float, float, float]:
-    """Width, height and descent (points) of ``s`` as the SVG renderer measures it, memoised
-    across charts and dates: tick labels, titles and legends repeat, and laying out CJK text
-    with FreeType was a quarter of the charts' drawing time. ``fonts_key``: the font settings
-    in force, which decide the font a family list resolves to."""
-    return text_to_path.get_text_width_height_descent(s, prop, ismath)
-
-
-def _drawn_box(fig: Figure, renderer, texts: list[Text | None], extents: dict[int, Bbox], legends: list) -> Bbox:
-    """Display box (points) of what a draw put on the page: the axes, legends and drawn texts.
-
-    The same box as ``fig.get_tightbbox`` (checked on every chart of the sample) without its
-    second pass over the ticks and axis labels, which cost more than the drawing of the text:
-    every other artist of the house charts is clipped to its axes. A multi-line text (not
-    recorded) falls back to ``fig.get_tightbbox``.
-    """
-    if None in texts:
-        return Bbox(fig.get_tightbbox(renderer).get_points() * SVG_DPI)
-    boxes = [ax.bbox for ax in fig.axes if ax.get_visible()] + [leg.get_window_extent(renderer) for leg in legends]
-    return Bbox.union(boxes + list(extents.values()))
-
-
-def _swapped_extent(t: Text, new: str, family: list[str], old: Bbox, fonts_key: tuple, *, may_grow: bool) -> Bbox | None:
-    """Display box (points) of text ``t`` (drawn in box ``old``) with its string replaced by
-    ``new``, in ``family``; None when the swap would disturb the layout (rotated or multi-line
-    text, or a text that may not grow, e.g. a legend entry with another column to its right,
-    getting wider)."""
-    if t.get_rotation() % 360 or "\n" in new or "\n" in t.get_text():
-        return None
-    prop = t.get_fontproperties().copy()
-    prop.set_family(family)
-    w, h, _ = _text_metrics(new, prop, False, fonts_key)
-    if not may_grow and w > old.width + 0.5:
-        return None
-    ha = t.get_horizontalalignment()
-    x0 = {"left": old.x0, "right": old.x1 - w, "center": (old.x0 + old.x1 - w) / 2}[ha]
-    return Bbox([[x0, old.y0], [x0 + w, old.y0 + max(h, old.height)]])
-
-
-def _crop(svg: str, box: Bbox, w_pt: float, h_pt: float) -> str:
-    """Cut the renderer's header off and crop the viewBox to ``box`` (display points, y up), on a white ground."""
-    svg = svg[svg.index("<svg") :]
-    x0, y0, w, h = box.x0, h_pt - box.y1, box.width, box.height  # SVG's y axis points down
-    end = svg.index(">")
-    head = (svg[:end]
-            .replace(f'width="{_num(w_pt)}pt"', f'width="{_num(w)}pt"')
-            .replace(f'height="{_num(h_pt)}pt"', f'height="{_num(h)}pt"')
-            .replace(f'viewBox="0 0 {_num(w_pt)} {_num(h_pt)}"', f'viewBox="{_num(x0)} {_num(y0)} {_num(w)} {_num(h)}"'))
-    # the figure patch covers only the figure, not the source line below it
-    ground = f'</defs>\n <rect x="{_num(x0)}" y="{_num(y0)}" width="{_num(w)}" height="{_num(h)}" style="fill: #ffffff"/>'
-    return head + svg[end:].replace("</defs>", ground, 1)
-
-
-def _num(x: float) -> str:
-    """A coordinate as matplotlib's SVG writer prints it (``%f`` with trailing zeros dropped)."""
-    return f"{x:f}".rstrip("0").rstrip(".")

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 
 import jinja2
 from markupsafe import Markup
 
-from nightdesk.narrative.compose import Note, glossary, localise, term
+from nightdesk.facts.record import FactsRecord
+from nightdesk.narrative.compose import Note
 from nightdesk.narrative.formatting import usd
-from nightdesk.rendering import charts as ch
 
 
 @lru_cache(maxsize=1)
@@ -53,93 +52,7 @@ def svg_height_pct(svg: str) -> float:
     return 100.0 * h / w
 
 
-def chart_specs(facts: dict, lang: str) -> dict[str, tuple[Callable, tuple]]:
-    """Every chart of the note for ``lang``: name -> (chart function, its arguments), in page order."""
-    lab = {k: term(k, lang, "chart_labels") for k in glossary()["chart_labels"]}
-    m, r, l, fl = facts["momentum"], facts["rotation"], facts["letf"], facts["flows"]
-    out: dict[str, tuple[Callable, tuple]] = {}
-    out["momentum_cum"] = (ch.ls_cumulative, (m["series"]["ls_cum_dates"], m["series"]["ls_cum_pct"], lab))
-    out["momentum_dist"] = (ch.ls_distribution, (m["series"]["ls_hist_edges_pct"], m["series"]["ls_hist_counts"], m["ls_ret_pct"], lab["dist"].format(y=m["history"]["panel"]["since_year"]), lab))
-    if m["series"]["fwd_path_med_pct"]:
-        out["momentum_fwd"] = (ch.forward_paths, (m["series"]["fwd_path_q25_pct"], m["series"]["fwd_path_med_pct"], m["series"]["fwd_path_q75_pct"], lab))
-    secs = [g for g in r["sectors"] if g["sufficient"]]
-    out["rotation_heatmap"] = (ch.sector_heatmap, ([term(g["key"], lang, "sectors") for g in secs],
-                                                   [[g["ret_1d_pct"], g["ret_5d_pct"], g["ret_20d_pct"]] for g in secs], lab["heat_cols"], lab["heat"]))
-    out["rotation_breadth"] = (ch.breadth_history, (r["series"]["breadth_dates"], r["series"]["breadth_pct"], lab["breadth"]))
-    groups = [g for g in r["sectors"] + r["themes"] if g["sufficient"]]
-    names = [localise(g["name_en" if lang == "en" else "name_zh"], lang) if g.get("name_en") else term(g["key"], lang, "sectors") for g in groups]
-    out["rotation_groups"] = (ch.group_bars, (names, [g["z"] for g in groups], lab["themes"]))
-    top = l["by_underlying"][:10]
-    out["letf_underlying"] = (ch.group_bars, ([term(u["proxy"], lang, "underlyings") for u in top], [u["flow_usd"] / 1e9 for u in top], lab["letf"]))
-    stocks = l["top_stocks"][:12]
-    out["letf_stocks"] = (ch.group_bars, ([x["ticker"] for x in stocks], [x["flow_usd"] / 1e9 for x in stocks], lab["top"]))
-    out["letf_scenarios"] = (ch.scenario_curve, ([s["move_pct"] for s in l["scenarios"]], [s["flow_usd"] for s in l["scenarios"]], lab))
-    if fl.get("available"):
-        out["flows_intensity"] = (ch.intensity_history, (fl["series"]["dates"], fl["series"]["retail"], fl["series"]["inst"], lab))
-        if fl["retail_timing"]:
-            keys = ["open", "morning", "midday", "afternoon", "close"]
-            out["flows_timing"] = (ch.timing_bars, (lab["buckets"], [fl["retail_timing"][k] for k in keys], [fl["inst_timing"][k] for k in keys], lab))
-    return out
-
-
-def label_pairs(base: object, other: object) -> dict[str, str] | None:
-    """Base-language label -> other-language label, read from two charts' arguments side by side.
-
-    None when the two differ in anything but strings (so one drawing cannot serve both) or one
-    label would need two translations.
-    """
-    pairs: dict[str, str] = {}
-
-    def walk(a: object, b: object) -> bool:
-        if isinstance(a, str) and isinstance(b, str):
-            return pairs.setdefault(a, b) == b
-        if isinstance(a, dict) and isinstance(b, dict):
-            return a.keys() == b.keys() and all(walk(a[k], b[k]) for k in a)
-        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-            return len(a) == len(b) and all(walk(x, y) for x, y in zip(a, b))
-        return type(a) is type(b) and a == b
-
-    return pairs if walk(base, other) else None
-
-
-def chart_svgs(facts: dict, langs: list[str], memo: dict | None = None) -> dict[str, dict[str, str]]:
-    """Every chart of the note in every language: lang -> chart name -> SVG text.
-
-    Each chart is drawn once, in the first language, and written out in the others by swapping
-    its labels (:func:`rendering.charts.to_svgs`); a language whose chart cannot share the
-    drawing is drawn on its own. ``memo`` holds drawings by their inputs across calls: a
-    backfill passes one for many dates, and a chart whose data did not change (the paths
-    after past crashes change a few times a year) is drawn once.
-    """
-    base = langs[0]
-    specs = {lang: chart_specs(facts, lang) for lang in langs}
-    sources = {lang: term("source", lang, "chart_labels").format(src=facts["meta"]["provider"]) for lang in langs}
-    out: dict[str, dict[str, str]] = {lang: {} for lang in langs}
-
-    def drawn(name: str, drawing_lang: str, pairs: dict[str, dict[str, str]]) -> dict[str, str]:
-        """Chart ``name`` drawn in ``drawing_lang`` and written out in each language of ``pairs``."""
-        draw, args = specs[drawing_lang][name]
-        key = repr((name, drawing_lang, args, sorted(pairs.items()), [sources[x] for x in sorted(pairs)]))
-        if memo is not None and key in memo:
-            return memo[key]
-        with ch.house_style(drawing_lang):
-            svgs = ch.to_svgs(draw(*args), {x: sources[x] for x in pairs}, pairs, {x: ch.fonts(x) for x in pairs},
-                              prefix=name, base=drawing_lang)
-        if memo is not None:
-            memo[key] = svgs
-        return svgs
-
-    for name, (_, args) in specs[base].items():
-        labels = {lang: label_pairs(args, specs[lang][name][1]) for lang in langs if name in specs[lang]}
-        svgs = drawn(name, base, {lang: pairs for lang, pairs in labels.items() if pairs is not None})
-        for lang in labels:
-            if lang not in svgs:  # its labels would change the layout: a drawing of its own
-                svgs[lang] = drawn(name, lang, {lang: {}})[lang]
-            out[lang][name] = svgs[lang]
-    return out
-
-
-def render_note_html(facts: dict, notes: list[Note], charts: dict[str, dict[str, str]], *, pdf: bool = False) -> str:
+def render_note_html(facts: FactsRecord, notes: list[Note], charts: dict[str, dict[str, str]], *, pdf: bool = False) -> str:
     """One HTML document holding one or more editions (several = the bilingual edition).
 
     Parameters

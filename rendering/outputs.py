@@ -6,8 +6,11 @@ import time
 import tempfile
 from pathlib import Path
 
-from nightdesk.narrative.compose import Note, compose_note
-from nightdesk.rendering.html import chart_svgs, render_archive, render_index, render_note_html
+from nightdesk.facts.record import FactsRecord, to_json
+from nightdesk.narrative.compose import Note, note_to_json
+from nightdesk.rendering.html import render_archive, render_index, render_note_html
+from nightdesk.rendering.note_charts import chart_svgs
+from nightdesk.rendering.svg_i18n import SvgWriter
 from nightdesk.rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
 from nightdesk.rendering.publish import archive_entries, date_lock, manifest, promote, staging, write_json
 
@@ -17,11 +20,16 @@ def pdf_name(edition: str) -> str:
     return f"note.{edition}.pdf"
 
 
-def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, fontconfig: Path, chart_memo: dict | None = None) -> dict:
-    """facts.json, charts/, note.<lang>.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
+def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, version: str, fontconfig: Path,
+                  svg_writer: SvgWriter | None = None) -> dict:
+    """facts.json, charts/, note.<lang>.json/.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
+
+    ``notes``: each edition's composed text (:func:`nightdesk.narrative.compose.compose_notes`),
+    in edition order.
 
     ``fontconfig`` is :func:`rendering.pdf.chart_fontconfig`'s file (the fonts of the PDF's charts);
-    ``chart_memo`` is :func:`rendering.html.chart_svgs`'s, shared by the dates of a backfill chunk.
+    ``svg_writer`` (:class:`~nightdesk.rendering.svg_i18n.SvgWriter`) may be shared by the dates of a
+    backfill chunk: its memos then serve every date.
 
     Returns
     -------
@@ -29,14 +37,14 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, 
         ``{"timings_s": {...}, "files": [...], "headline": str}``.
     """
     timings = {}
-    write_json(folder / "facts.json", facts)
+    langs = list(notes)
+    (folder / "facts.json").write_text(to_json(facts), encoding="utf-8")
     (folder / "charts").mkdir()
-    notes: dict[str, Note] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        charts = chart_svgs(facts, langs, chart_memo)
+        charts = chart_svgs(facts, langs, svg_writer)
         for lang in langs:
-            notes[lang] = compose_note(facts, lang)
+            (folder / f"note.{lang}.json").write_text(note_to_json(notes[lang]), encoding="utf-8")
             for name, svg in charts[lang].items():
                 (folder / "charts" / f"{name}.{lang}.svg").write_text(svg, encoding="utf-8")
         order = [(lang, name) for lang in langs for name in charts[lang]]
@@ -64,21 +72,22 @@ def write_outputs(facts: dict, langs: list[str], folder: Path, *, version: str, 
         join_pdfs([folder / pdf_name(x) for x in pair], folder / pdf_name("bilingual"))
         timings["pdf_bilingual"] = time.perf_counter() - t
     files = [{"name": p.name, "kb": round(p.stat().st_size / 1024)} for p in sorted(folder.iterdir()) if p.is_file()]
-    (folder / "index.html").write_text(render_index(facts["meta"]["date"], files), encoding="utf-8")
-    write_json(folder / "manifest.json", manifest(folder, version=version, data_as_of=facts["meta"]["data_as_of"]))
+    (folder / "index.html").write_text(render_index(facts.meta.date.isoformat(), files), encoding="utf-8")
+    write_json(folder / "manifest.json", manifest(folder, version=version, data_as_of=facts.meta.data_as_of.isoformat()))
     return {"timings_s": timings, "files": [f["name"] for f in files], "headline": notes[langs[0]].headline}
 
 
-def publish_note(facts: dict, langs: list[str], output_dir: Path, *, version: str, fontconfig: Path, chart_memo: dict | None = None) -> dict:
+def publish_note(facts: FactsRecord, notes: dict[str, Note], output_dir: Path, *, version: str, fontconfig: Path,
+                 svg_writer: SvgWriter | None = None) -> dict:
     """Render every edition into a staging folder and swap it in atomically (under the date's lock).
 
     Returns what :func:`write_outputs` returns plus ``folder``. The archive page is not touched:
     call :func:`write_archive` once after one or many notes.
     """
-    date = facts["meta"]["date"]
+    date = facts.meta.date.isoformat()
     with date_lock(output_dir, date):
         with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, langs, tmp, version=version, fontconfig=fontconfig, chart_memo=chart_memo)
+            info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, svg_writer=svg_writer)
             target = promote(tmp, output_dir, date)
     return {**info, "folder": str(target)}
 

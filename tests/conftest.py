@@ -55,13 +55,34 @@ def prefect_harness():
         yield
 
 
+GOLDEN_DAYS = {"crash": dt.date(2026, 2, 4), "quiet": dt.date(2025, 7, 28), "rally": dt.date(2026, 4, 8)}
+"""Real sessions of the sample with hand-checked figures (the demo day is the crash)."""
+
+
 @pytest.fixture(scope="session")
-def published(tmp_path_factory, prefect_harness):
-    """Run the real flow once for 2026-02-04 into a temporary output folder."""
-    from nightdesk.flows.nightly import regenerate_note
+def records(sample_provider):
+    """The facts records of :data:`GOLDEN_DAYS`, computed once (the facts layer, no Prefect)."""
+    from nightdesk import facts
+    from nightdesk.marketdata.registry import load_market_data
     from nightdesk.settings import Settings
 
+    s = Settings()
+    return {k: facts.compute(load_market_data(sample_provider, d, history_days=s.history_days), s) for k, d in GOLDEN_DAYS.items()}
+
+
+@pytest.fixture(scope="session")
+def demo_record(records):
+    return records["crash"]
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, demo_record, chart_fonts):
+    """The note for 2026-02-04 in all editions, rendered and published into a temporary output
+    folder by the rendering layer (the Prefect flow itself is tested in test_flows.py)."""
+    from nightdesk import __version__
+    from nightdesk.narrative.compose import compose_notes
+    from nightdesk.rendering.outputs import publish_note
+
     out = tmp_path_factory.mktemp("output")
-    settings = Settings(output_dir=out, langs=["en", "zh-Hant", "zh-Hans"])
-    result = regenerate_note(dt.date(2026, 2, 4), "sample", None, False, settings)
-    return out, result
+    info = publish_note(demo_record, compose_notes(demo_record, ["en", "zh-Hant", "zh-Hans"]), out, version=__version__, fontconfig=chart_fonts)
+    return out, info

@@ -1,4 +1,5 @@
 """Calendar handling through the CLI (CliRunner): holidays, weekends, future dates, bad input."""
+import pytest
 from typer.testing import CliRunner
 
 from nightdesk.cli import app
@@ -40,6 +41,7 @@ def test_unknown_lang():
     assert res.exit_code == 2 and "--lang fr unknown" in res.output
 
 
+@pytest.mark.slow  # runs the flow (a Prefect server) up to the momentum section
 def test_pre_history_date_is_a_clear_error():
     res = runner.invoke(app, ["run", "--date", "2015-06-01", "--lang", "en"])
     assert res.exit_code == 2

@@ -10,16 +10,16 @@ import pytest
 
 from nightdesk.narrative.compose import term
 from nightdesk.rendering import charts as ch
-from nightdesk.rendering.html import chart_svgs, label_pairs
+from nightdesk.rendering.note_charts import chart_specs, chart_svgs, label_pairs
+from nightdesk.rendering.svg_i18n import SVG_DPI, SvgWriter, _TextRecordingSVG, drawn_box
 
 TEXT = re.compile(r'<text\b[^>]*?x="([-0-9.]+)" y="([-0-9.]+)"[^>]*>([^<]*)</text>')
 VIEWBOX = re.compile(r'viewBox="([-0-9.]+) ([-0-9.]+) ([-0-9.]+) ([-0-9.]+)"')
 
 
 @pytest.fixture(scope="module")
-def facts(published):
-    out, _ = published
-    return json.loads((out / "2026-02-04" / "facts.json").read_text(encoding="utf-8"))
+def facts(demo_record):
+    return demo_record
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +73,13 @@ def test_growing_legend_entry_gets_a_drawing_of_its_own():
     longer = {"Retail": "Retail investors, all brokers", "Inst": "Inst", "Flows": "Flows"}
     with ch.house_style("en"):
         fig = ch.intensity_history(["2026-02-03", "2026-02-04"], [0.1, 0.2], [0.0, -0.1], labels)
-        out = ch.to_svgs(fig, {"en": "src", "xx": "src"}, {"en": {}, "xx": longer}, {"en": ch.fonts("en"), "xx": ch.fonts("en")},
-                         prefix="t", base="en")
+        out = SvgWriter().write(fig, {"en": {}, "xx": longer}, {"en": ch.fonts("en"), "xx": ch.fonts("en")}, prefix="t", base="en")
     assert set(out) == {"en"}
+    rightmost = {"Retail": "Retail", "Inst": "Institutional investors, all desks", "Flows": "Flows"}
+    with ch.house_style("en"):
+        fig = ch.intensity_history(["2026-02-03", "2026-02-04"], [0.1, 0.2], [0.0, -0.1], labels)
+        out = SvgWriter().write(fig, {"en": {}, "xx": rightmost}, {"en": ch.fonts("en"), "xx": ch.fonts("en")}, prefix="t", base="en")
+    assert set(out) == {"en", "xx"}  # the last column has nothing to its right: it may grow (the crop covers it)
 
 
 def test_chart_pages_one_per_svg_with_slim_fonts(shared, chart_fonts, tmp_path):
@@ -138,17 +142,16 @@ def test_unwritable_cache_dir_is_a_render_error_naming_it(tmp_path):
 
 
 def test_memo_draws_a_chart_again_only_when_its_inputs_change(facts, shared):
-    import copy
-
     langs = ["en", "zh-Hant", "zh-Hans"]
-    memo: dict = {}
+    memo = SvgWriter()
     first = chart_svgs(facts, langs, memo)
     assert first == shared
-    drawings = len(memo)
-    later = copy.deepcopy(facts)
-    later["momentum"]["series"]["ls_cum_pct"][-1] += 1.0  # only the cumulative L/S chart's data
+    drawings = len(memo.drawings)
+    series = facts.momentum.series
+    cum = [*series.ls_cum_pct[:-1], series.ls_cum_pct[-1] + 1.0]  # only the cumulative L/S chart's data
+    later = facts.model_copy(update={"momentum": facts.momentum.model_copy(update={"series": series.model_copy(update={"ls_cum_pct": cum})})})
     second = chart_svgs(later, langs, memo)
-    assert len(memo) == drawings + 1
+    assert len(memo.drawings) == drawings + 1
     assert second["zh-Hant"]["momentum_cum"] != first["zh-Hant"]["momentum_cum"]
     assert all(second[lang][name] is first[lang][name] for lang in langs for name in first[lang] if name != "momentum_cum")
 
@@ -161,21 +164,19 @@ def test_crop_is_matplotlibs_tight_box(facts, lang):
 
     from matplotlib.backends.backend_mixed import MixedModeRenderer
 
-    from nightdesk.rendering.html import chart_specs
-
     for name, (draw, args) in chart_specs(facts, lang).items():
         with ch.house_style(lang):
             fig = draw(*args)
-            ch._source(fig, "Source: test")
-            fig.set_dpi(ch.SVG_DPI)
+            ch.source_line(fig, "Source: test")
+            fig.set_dpi(SVG_DPI)
             w, h = fig.get_size_inches()
-            svg = ch._TextRecordingSVG(w * ch.SVG_DPI, h * ch.SVG_DPI, io.StringIO(), image_dpi=100)
+            svg = _TextRecordingSVG(w * SVG_DPI, h * SVG_DPI, io.StringIO(), SvgWriter(), image_dpi=100)
             renderer = MixedModeRenderer(fig, w, h, 100, svg)
             fig.draw(renderer)
             assert None not in svg.texts and len(svg.texts) > 5, name
             legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-            mine = ch._drawn_box(fig, renderer, svg.texts, {id(t): t.get_window_extent(renderer) for t in svg.texts}, legends)
-            tight = fig.get_tightbbox(renderer).get_points() * ch.SVG_DPI
+            mine = drawn_box(fig, renderer, svg.texts, {id(t): t.get_window_extent(renderer) for t in svg.texts}, legends)
+            tight = fig.get_tightbbox(renderer).get_points() * SVG_DPI
             assert mine.get_points() == pytest.approx(tight, abs=1e-6), name
 
 
@@ -193,7 +194,7 @@ def test_memoised_text_metrics_follow_the_font_settings():
     for face in ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans"):
         with plt.rc_context({"font.sans-serif": [face]}):
             prop = FontProperties(family="sans-serif", size=9)
-            ours = ch._TextRecordingSVG(100, 100, io.StringIO()).get_text_width_height_descent("L/S momentum −7.5%", prop, False)
+            ours = _TextRecordingSVG(100, 100, io.StringIO(), SvgWriter()).get_text_width_height_descent("L/S momentum −7.5%", prop, False)
             theirs = RendererSVG(100, 100, io.StringIO()).get_text_width_height_descent("L/S momentum −7.5%", prop, False)
             assert ours == theirs, face
             seen[face] = ours

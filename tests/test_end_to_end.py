@@ -23,6 +23,7 @@ def test_pdf_text_has_headline_number_and_chinese(published):
     out, _ = published
     facts = json.loads((out / "2026-02-04" / "facts.json").read_text())
     ls = f"{abs(facts['momentum']['ls_ret_pct']):.1f}%"
+    assert ls == "7.5%"  # hand-checked: L/S momentum on 2026-02-04
     en = "".join(p.extract_text() for p in PdfReader(out / "2026-02-04" / "note.en.pdf").pages)
     assert ls in en and "Risk disclaimer" in en
     zh = "".join(p.extract_text() for p in PdfReader(out / "2026-02-04" / "note.zh-Hant.pdf").pages)
@@ -62,12 +63,32 @@ def test_letf_table_rows_are_signed_and_add_up(published):
     assert "<td>AAPL</td><td>\u2212\u2060$544mn</td><td>\u2212\u2060$553mn</td><td>+\u2060$9mn</td>" in html
 
 
-def test_template_escapes_script():
-    from nightdesk.narrative.compose import compose_note  # noqa: F401
-    from nightdesk.rendering.html import _env
+HOSTILE = "<script>alert(1)</script>"
 
-    out = _env().from_string("<p>{{ x }}</p>").render(x="<script>alert(1)</script>")
-    assert "<script>" not in out and "&lt;script&gt;" in out
+
+def test_note_template_escapes_hostile_facts(demo_record):
+    """Strings in the facts record reach the page from data files (theme names, tickers, source
+    lines): fed markup, the note's HTML and its charts carry it as text, never as elements."""
+    from nightdesk.narrative.compose import compose_note
+    from nightdesk.rendering.html import render_note_html
+    from nightdesk.rendering.note_charts import chart_svgs
+
+    r = demo_record
+    theme = r.rotation.out_of[0].model_copy(update={"name_en": HOSTILE, "kind": "theme"})
+    stocks = [r.letf.top_stocks[0].model_copy(update={"ticker": "<b>NV</b>"}), *r.letf.top_stocks[1:]]
+    hostile = r.model_copy(update={
+        "meta": r.meta.model_copy(update={"sources": {**r.meta.sources, "prices": HOSTILE}}),
+        "rotation": r.rotation.model_copy(update={"out_of": [theme, *r.rotation.out_of[1:]],
+                                                   "themes": [r.rotation.themes[0].model_copy(update={"name_en": HOSTILE}), *r.rotation.themes[1:]]}),
+        "letf": r.letf.model_copy(update={"top_stocks": stocks}),
+    })
+    note = compose_note(hostile, "en")
+    assert HOSTILE in note.title + " ".join(note.methods)  # the hostile text did reach the words
+    charts = chart_svgs(hostile, ["en"])
+    html = render_note_html(hostile, [note], charts)
+    assert "<script>" not in html and "<b>NV</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;NV&lt;/b&gt;" in html
+    assert "<script>" not in charts["en"]["rotation_groups"] and "&lt;script&gt;" in charts["en"]["rotation_groups"]
 
 
 def test_url_fetcher_sandbox(tmp_path):

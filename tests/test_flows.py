@@ -7,6 +7,8 @@ import pytest
 from nightdesk.marketdata.registry import get_provider
 from nightdesk.settings import Settings
 
+pytestmark = pytest.mark.slow  # Prefect servers / a browser
+
 
 class Flaky:
     """The sample provider, failing its first ``n`` coverage calls with a connection error."""

@@ -10,6 +10,7 @@ from nightdesk.marketdata.base import DataError
 from nightdesk.marketdata.registry import MarketDataBatch, data_fingerprint, load_market_data
 
 
+@pytest.mark.slow  # simulated flows and facts for several dates: about 10 s
 def test_batch_gives_each_date_what_a_single_load_gives(sample_provider):
     days = [dt.date(2026, 2, 3), dt.date(2026, 2, 4)]
     batch = MarketDataBatch(sample_provider, days, history_days=700)

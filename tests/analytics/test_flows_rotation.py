@@ -7,7 +7,7 @@ import pytest
 
 from nightdesk.analytics import flows as fl
 from nightdesk.analytics import rotation as ro
-from nightdesk.flows.nightly import load_gics, load_themes
+from nightdesk.tables import load_gics, load_themes
 from nightdesk.marketdata.base import DataError
 from nightdesk.marketdata.flows_io import read_finra_short_volume, read_rtat, read_vendor_flows
 
@@ -114,24 +114,6 @@ def test_sector_and_breadth_by_hand(sample_prices, sample_provider):
     ig = ro.group_table(ret[members], groups, day)
     assert ig.loc["Banks", "ret_1d_pct"] == pytest.approx(100 * np.mean([px[t].iloc[-1] / px[t].iloc[-2] - 1 for t in banks]))
     assert "Unclassified" not in groups  # every sub-industry in the sample maps to an industry group
-
-
-def test_rotation_batch_equals_single_date(sample_prices, sample_provider):
-    """The vectorised many-date pass gives each date the same facts as a one-date run."""
-    from nightdesk.analytics import sections as sec
-
-    ref = sample_provider.reference_data()
-    px = sample_prices.loc[:"2026-02-06"]
-    ret = px.pct_change(fill_method=None)
-    members = sorted(set(ref["sectors"].loc[ref["sectors"]["snapshot"] == "2025-04-01", "ticker"]) & set(px.columns))
-    legs = {"w_long": pd.Series({"NVDA": 0.5, "AMD": 0.5}), "w_short": pd.Series({"XOM": 1.0})}
-    days = list(ret.index[-3:])
-    args = (ret, px, members, ref["sectors"], ref["reference"], load_themes(), load_gics())
-    batch = sec.rotation_sections(*args, days, {d: legs for d in days})
-    for d in days:
-        one = sec.rotation_sections(*args, [d], {d: legs})[d]
-        assert one == batch[d]
-    assert batch[days[1]]["breadth_pct_beating_index"] != batch[days[2]]["breadth_pct_beating_index"]
 
 
 def test_sector_map_point_in_time(sample_provider):

@@ -30,7 +30,7 @@ def test_dealer_gamma_from_an_options_file(tmp_path, sample_provider):
     import datetime as dt
     import math
 
-    from nightdesk.flows.nightly import compute_facts
+    from nightdesk import facts as nd_facts
     from nightdesk.marketdata.registry import load_market_data
     from nightdesk.narrative.compose import as_text, compose_note
     from nightdesk.settings import Settings
@@ -40,7 +40,7 @@ def test_dealer_gamma_from_an_options_file(tmp_path, sample_provider):
     (tmp_path / "2026-02-04.csv").write_text("expiry,strike,type,open_interest,iv\n2026-02-20,690,C,1000,0.20\n2026-02-20,650,put,2000,0.25\n")
     s = Settings(options_dir=tmp_path, history_days=700)
     md = load_market_data(sample_provider, day, history_days=s.history_days, options_dir=s.options_dir)
-    facts = compute_facts(md, s)
+    facts = nd_facts.compute(md, s)
     spot, t = float(md.px_close.at[md.px_close.index[-1], "SPY"]), 16 / 365
 
     def gex(k, iv, oi, sign):
@@ -48,9 +48,9 @@ def test_dealer_gamma_from_an_options_file(tmp_path, sample_provider):
         gamma = math.exp(-0.5 * d1**2) / math.sqrt(2 * math.pi) / (spot * iv * math.sqrt(t))
         return sign * gamma * oi * 100 * spot**2 * 0.01
 
-    letf = facts["letf"]
-    assert letf["dealer_gamma_per_1pct_usd"] == pytest.approx(gex(690, 0.20, 1000, 1) + gex(650, 0.25, 2000, -1), rel=1e-5)
-    assert letf["net_gamma_per_1pct_usd"] == pytest.approx(letf["dealer_gamma_per_1pct_usd"] - letf["gamma_per_1pct_usd"], rel=1e-5)
+    letf = facts.letf
+    assert letf.dealer_gamma_per_1pct_usd == pytest.approx(gex(690, 0.20, 1000, 1) + gex(650, 0.25, 2000, -1), rel=1e-5)
+    assert letf.net_gamma_per_1pct_usd == pytest.approx(letf.dealer_gamma_per_1pct_usd - letf.gamma_per_1pct_usd, rel=1e-5)
     text = as_text(compose_note(facts, "en"))
     assert "Dealers" in text and "dealer gamma unavailable" not in text
 

@@ -74,8 +74,10 @@ def test_event_study_forward_window_inside_history():
     idx = pd.bdate_range("2020-01-01", periods=200)
     ls = pd.Series(0.001, index=idx)
     ls.iloc[[20, 25, 100]] = -0.10
-    events, rule = mo.find_events(ls, None, trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=1)
-    assert list(events) == [idx[20], idx[100]]  # 25 de-clustered
+    events, kind = mo.find_events(ls, None, trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=1)
+    assert kind == "pct" and list(events) == [idx[20], idx[100]]  # 25 de-clustered
+    _, kind = mo.find_events(ls, None, trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=3)
+    assert kind == "z"  # two events are fewer than three: the z rule
     summary, table = mo.event_study(ls, events)
     assert summary.loc[21, "n"] == 2
     fwd_a = 0.9 * 1.001**20 - 1  # event 20: the -10% of session 25 falls inside its 21 sessions

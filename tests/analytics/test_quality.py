@@ -32,9 +32,20 @@ def test_real_big_moves_kept(gate_report):
     assert gate_report.ret_1d.at[pd.Timestamp("2016-04-22"), "AMD"] == pytest.approx(0.5229, abs=1e-3)
 
 
-def test_missing_tickers_are_absent_not_filled(sample_prices):
+def test_members_without_prices_are_left_out_not_filled(sample_provider):
+    """UNH, ED and BK are index members in the 2025-04-01 snapshot with no prices in the sample:
+    the gate leaves them out of the members (no filled returns), and says how many members it kept."""
+    import datetime as dt
+
+    from nightdesk.facts import gate
+    from nightdesk.marketdata.registry import load_market_data
+
+    md = load_market_data(sample_provider, dt.date(2026, 2, 4), history_days=700)
+    snapshot = set(md.sectors.loc[md.sectors["snapshot"] == "2025-04-01", "ticker"])
+    g = gate(md)
     for t in ["UNH", "ED", "BK"]:
-        assert t not in sample_prices.columns
+        assert t in snapshot and t not in g.members and t not in g.ret_1d.columns
+    assert len(g.members) == 514 and g.n_usable == 512  # hand-checked: 514 members with prices, 512 with a close that day
 
 
 def test_duplicates_and_non_sessions():

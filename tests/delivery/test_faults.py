@@ -312,7 +312,7 @@ def test_line_break_in_a_header_setting_is_refused(cli, smtp, published, key, va
 
 
 def test_line_break_refused_when_building_a_message_too(tmp_path):
-    from nightdesk.delivery.headers import HeaderValueError
+    from nightdesk.mail_headers import HeaderValueError
     from nightdesk.delivery.message import build_message, mail_template
     from nightdesk.delivery.store import Subscriber
 

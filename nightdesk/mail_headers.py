@@ -2,7 +2,8 @@
 
 One home for the rule, used twice: when the settings load (a bad value stops the run before
 anything starts) and when each message is built (the last line of defence against header
-injection: a CR/LF in a value would start a header of its own).
+injection: a CR/LF in a value would start a header of its own). It sits in the base package
+because the settings use it, and the base package imports no layer.
 """
 from __future__ import annotations
 
