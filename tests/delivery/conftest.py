@@ -125,8 +125,9 @@ def note_copy(published, tmp_path):
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, prefect_harness):
-    """Run the real CLI in-process (its flows against the session's Prefect test server).
+def cli(tmp_path, monkeypatch):
+    """Run the real CLI in-process (a test that delivers also asks for ``prefect_harness``, so
+    the flow runs against the session's Prefect test server).
 
     ``cli.env(output_dir=..., port=..., **NIGHTDESK_*)`` configures it; ``cli(args...)``
     returns ``(exit_code, stdout, stderr, seconds)``.

@@ -44,7 +44,8 @@ def _error_lines(text: str) -> list[str]:
 # -- 1. auth / sender failures abort the run and mark nobody ------------------------------------
 
 
-def test_wrong_password_aborts_marks_nobody_then_rerun_sends_all(cli, smtp, published):
+@pytest.mark.slow
+def test_wrong_password_aborts_marks_nobody_then_rerun_sends_all(cli, smtp, published, prefect_harness):
     handler, port = smtp(auth=("desk", "right"))
     cli.env(output_dir=published[0], port=port, delivery__smtp__username="desk", delivery__smtp__password="wrong")
     _add(cli, *FOUR)
@@ -59,8 +60,9 @@ def test_wrong_password_aborts_marks_nobody_then_rerun_sends_all(cli, smtp, publ
     assert handler.to() == sorted(a for a, _, _ in FOUR)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reply,code_seen", [(None, "530"), ("553 5.7.1 sender not allowed", "553")])
-def test_sender_refused_aborts_marks_nobody(cli, smtp, published, reply, code_seen):
+def test_sender_refused_aborts_marks_nobody(cli, smtp, published, reply, code_seen, prefect_harness):
     """530 (the server wants a login nightdesk was not given) or a 5xx to MAIL FROM."""
     handler, port = smtp(auth=("desk", "right")) if reply is None else smtp(reject_mail=reply)
     cli.env(output_dir=published[0], port=port)
@@ -93,7 +95,8 @@ def _deliver_process(cli):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_two_runs_at_once_send_one_copy_each(cli, smtp, published):
+@pytest.mark.slow
+def test_two_runs_at_once_send_one_copy_each(cli, smtp, published, prefect_harness):
     handler, port = smtp(gate=2)  # the first message waits until both runs have started sending
     cli.env(output_dir=published[0], port=port)
     people = [(f"p{i}@example.com", f"P{i}", "en") for i in range(8)]
@@ -109,7 +112,8 @@ def test_two_runs_at_once_send_one_copy_each(cli, smtp, published):
 # -- 3. a locked database mid-delivery --------------------------------------------------------
 
 
-def test_database_locked_mid_delivery_sends_one_copy_each(cli, smtp, published, lock_db):
+@pytest.mark.slow
+def test_database_locked_mid_delivery_sends_one_copy_each(cli, smtp, published, lock_db, prefect_harness):
     """Locked for 6 s (longer than the SQLite driver's 5 s wait) right after the server accepts
     the first message: the run waits, records it, and nobody gets two copies."""
     cli.env(output_dir=published[0])
@@ -127,7 +131,8 @@ def test_database_locked_mid_delivery_sends_one_copy_each(cli, smtp, published, 
 IDN = [("用户@例子.广告", "用户", "en"), ("user@münchen.de", "Jörg", "en"), ("ann@example.com", "Ann", "en")]
 
 
-def test_idn_addresses_sent_with_smtputf8(cli, smtp, published):
+@pytest.mark.slow
+def test_idn_addresses_sent_with_smtputf8(cli, smtp, published, prefect_harness):
     handler, port = smtp(smtputf8=True)
     cli.env(output_dir=published[0], port=port)
     _add(cli, *IDN)
@@ -139,7 +144,8 @@ def test_idn_addresses_sent_with_smtputf8(cli, smtp, published):
     assert handler.mail_options.count([]) == 2  # only the non-ASCII mailbox needed SMTPUTF8
 
 
-def test_idn_mailbox_without_smtputf8_is_one_line_and_others_are_sent(cli, smtp, published):
+@pytest.mark.slow
+def test_idn_mailbox_without_smtputf8_is_one_line_and_others_are_sent(cli, smtp, published, prefect_harness):
     handler, port = smtp(smtputf8=False)
     cli.env(output_dir=published[0], port=port)
     _add(cli, *IDN)
@@ -163,7 +169,8 @@ def _unpublish(folder, name):
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
-def test_missing_edition_reports_its_subscribers_and_sends_the_rest(cli, smtp, note_copy):
+@pytest.mark.slow
+def test_missing_edition_reports_its_subscribers_and_sends_the_rest(cli, smtp, note_copy, prefect_harness):
     out, folder = note_copy
     _unpublish(folder, "note.zh-Hant.pdf")
     handler, port = smtp()
@@ -176,6 +183,7 @@ def test_missing_edition_reports_its_subscribers_and_sends_the_rest(cli, smtp, n
     assert "sent 2" in stdout and secs < 20  # no retries of a missing file (45 s before)
 
 
+@pytest.mark.slow
 def test_partial_delivery_is_a_failed_flow_run(note_copy, smtp, tmp_path, prefect_harness):
     from nightdesk.delivery.store import add_subscriber, connect
     from nightdesk.flows.deliver import deliver_note
@@ -197,8 +205,9 @@ def test_partial_delivery_is_a_failed_flow_run(note_copy, smtp, tmp_path, prefec
 # -- 6. damaged files: nothing sent -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["note.en.pdf", "facts.json"])
-def test_truncated_file_is_one_line_and_nothing_is_sent(cli, smtp, note_copy, name):
+def test_truncated_file_is_one_line_and_nothing_is_sent(cli, smtp, note_copy, name, prefect_harness):
     out, folder = note_copy
     data = (folder / name).read_bytes()
     (folder / name).write_bytes(data[: len(data) // 2])
@@ -212,7 +221,8 @@ def test_truncated_file_is_one_line_and_nothing_is_sent(cli, smtp, note_copy, na
     assert secs < 5  # before any Prefect start-up (47 s of retries and a traceback before)
 
 
-def test_delivered_pdf_is_the_published_one(cli, smtp, published):
+@pytest.mark.slow
+def test_delivered_pdf_is_the_published_one(cli, smtp, published, prefect_harness):
     handler, port = smtp()
     cli.env(output_dir=published[0], port=port)
     _add(cli, ("ann@example.com", "Ann", "en"))
@@ -225,7 +235,8 @@ def test_delivered_pdf_is_the_published_one(cli, smtp, published):
 # -- 7. the SMTP server is down ---------------------------------------------------------------
 
 
-def test_smtp_server_down_fails_fast_with_the_reason(cli, published, free_port):
+@pytest.mark.slow
+def test_smtp_server_down_fails_fast_with_the_reason(cli, published, free_port, prefect_harness):
     port = free_port()  # nothing listens there
     cli.env(output_dir=published[0], port=port)
     _add(cli, *FOUR[:3])
@@ -283,6 +294,7 @@ def read_only_dir(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.slow
 def test_database_on_a_read_only_file_system_is_one_line(cli, read_only_dir):
     cli.db = read_only_dir / "subs.db"
     cli.env()
@@ -298,10 +310,11 @@ def test_database_on_a_read_only_file_system_is_one_line(cli, read_only_dir):
 # -- 9. header injection through settings ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key,value", [("unsubscribe_url", "https://x.example/u\r\nBcc: all@example.com"),
                                        ("from_addr", "Desk <desk@x.example>\nBcc: all@example.com"),
                                        ("unsubscribe_mailto", "u@x.example\r\nX-Evil: 1")])
-def test_line_break_in_a_header_setting_is_refused(cli, smtp, published, key, value):
+def test_line_break_in_a_header_setting_is_refused(cli, smtp, published, key, value, prefect_harness):
     handler, port = smtp()
     cli.env(output_dir=published[0], port=port)
     _add(cli, ("ann@example.com", "Ann", "en"))
@@ -328,6 +341,7 @@ def test_line_break_refused_when_building_a_message_too(tmp_path):
 # -- #21: no retries where they cannot help; outbox outside the published tree -----------------
 
 
+@pytest.mark.slow
 def test_no_published_note_fails_at_once_in_the_flow(tmp_path, prefect_harness):
     import datetime as dt
     import time
@@ -342,7 +356,8 @@ def test_no_published_note_fails_at_once_in_the_flow(tmp_path, prefect_harness):
     assert time.perf_counter() - t0 < 20  # retried for 35 s (5 + 30) before
 
 
-def test_outbox_is_private_and_outside_the_published_tree(cli, published):
+@pytest.mark.slow
+def test_outbox_is_private_and_outside_the_published_tree(cli, published, prefect_harness):
     out, _ = published
     cli.env(output_dir=out)
     _add(cli, *FOUR)
