@@ -170,7 +170,8 @@ def kill_loop(*, kills: int, batch: int, output_dir: Path, work: Path, seed: int
         engine.dispose()
     return {"kills": done_kills, "runs": runs + 1, "runs_not_killed": completed_runs, "subscribers": len(counts),
             "messages": sum(counts), "lost": counts.count(0), "doubled": sum(1 for c in counts if c > 1),
-            "final_exit": final.returncode, "final_output": (final.stdout + final.stderr).strip().splitlines()[-1:] ,
+            "final_exit": final.returncode, "final_output": final.stdout.strip().splitlines()[-1:],
+            "taken_as_delivered": final.stderr.count("taken as delivered"),
             "seconds": time.perf_counter() - t0}
 
 
@@ -206,7 +207,7 @@ def main() -> None:
                 server.wait(timeout=60)
     ok = res["lost"] == 0 and res["doubled"] == 0 and res["final_exit"] == 0
     print(f"\nkill -9 during `nightdesk deliver` ({'delivery.send only' if args.mode == 'core' else 'CLI + Prefect flow'}), seed {args.seed}")
-    for key in ("kills", "runs", "runs_not_killed", "subscribers", "messages", "lost", "doubled", "final_exit"):
+    for key in ("kills", "runs", "runs_not_killed", "subscribers", "messages", "lost", "doubled", "final_exit", "taken_as_delivered"):
         print(f"  {key:<18} {res[key]}")
     print(f"  {'final run':<18} {' '.join(res['final_output'])}")
     print(f"  {'wall time':<18} {res['seconds']:.0f} s")

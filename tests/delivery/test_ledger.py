@@ -74,6 +74,21 @@ def test_claims_of_dead_or_lapsed_runs_are_taken_over_and_handed_over_messages_n
         assert set(conn.execute(sa.select(send_ledger.c.status)).scalars()) == {"sent"}
 
 
+def test_a_bad_address_in_the_database_stops_nobody_else(tmp_path, templates, smtp):
+    """An address an older version stored but that no longer validates: one line, the rest sent."""
+    engine = connect(f"sqlite:///{tmp_path}/subs.db")
+    add_subscriber(engine, "ann@example.com")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO subscribers (email, email_key, name, language, status, created_utc, unsubscribe_token) "
+                             "VALUES ('bad@@example.com', 'bad@@example.com', '', 'en', 'active', '2026-01-01', 'tokbad')")
+    add_subscriber(engine, "bo@example.com")
+    handler, port = smtp()
+    rep = _deliver(engine, templates, SmtpTransport("127.0.0.1", port))
+    assert handler.to() == ["ann@example.com", "bo@example.com"]
+    [line] = rep.not_sent
+    assert line.startswith("bad@@example.com: not sent: email 'bad@@example.com'") and rep.error is None
+
+
 def test_kill_9_at_random_moments_loses_and_doubles_nothing(published, tmp_path):
     """The benchmark's loop, short: five runs killed with SIGKILL while sending, then a clean
     run; every subscriber has exactly one message at the server (by Message-ID)."""
