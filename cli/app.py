@@ -275,16 +275,16 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
     """
     day = _parse_date(date)
     settings = _settings()
-    _quiet_prefect()
-    from nightdesk.delivery.published import PublishedNoteError, read_published
-    from nightdesk.delivery.store import LANGUAGES
-    from nightdesk.flows.deliver import deliver_note, edition_files
+    from nightdesk.delivery.published import PublishedNoteError, verify_published
     from nightdesk.rendering.publish import PublishError, note_dir
 
-    try:  # before Prefect starts: a missing or damaged note is one line within a few seconds
-        read_published(note_dir(settings.output_dir, day.isoformat()), day.isoformat(), {x: edition_files(x) for x in LANGUAGES})
+    try:  # before Prefect starts: a missing or damaged note is one line within a second
+        verify_published(note_dir(settings.output_dir, day.isoformat()), day.isoformat())
     except (PublishedNoteError, PublishError) as exc:
         _fail(str(exc))
+    _quiet_prefect()
+    from nightdesk.flows.deliver import deliver_note
+
     state = deliver_note(day, settings, return_state=True)
     rep = state.result(raise_on_failure=False)
     if isinstance(rep, BaseException):

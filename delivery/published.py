@@ -83,3 +83,19 @@ def read_published(folder: Path, note_date: str, editions: Mapping[str, tuple[st
         else:
             files[edition] = {n: _verified(folder, n, index, rerun) for n in names}
     return PublishedNote(folder=folder, files=files, missing=missing)
+
+
+def verify_published(folder: Path, note_date: str) -> int:
+    """Check ``facts.json`` and every file ``manifest.json`` lists (size and sha256); returns
+    how many were checked. The CLI's check before Prefect starts: no subscriber database or
+    edition names needed, so a damaged note is one line within a second."""
+    rerun = f"re-run `nightdesk run --date {note_date}`"
+    folder = Path(folder)
+    if not (folder / "facts.json").is_file():
+        raise PublishedNoteError(f"no published note for {note_date} in {folder}: run `nightdesk run --date {note_date}` first")
+    folder = folder.resolve()
+    index = _manifest_index(folder, rerun)
+    _verified(folder, "facts.json", index, rerun)
+    for name in index:
+        _verified(folder, name, index, rerun)
+    return len(index)

@@ -181,7 +181,9 @@ def _connect_reason(exc: BaseException, connect_timeout_s: float) -> str:
     if isinstance(exc, smtplib.SMTPConnectError):
         return f"greeting {_reply(exc.smtp_code, exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "the server closed the connection at once"
+        if "timed out" in str(exc):
+            return f"connected, but no SMTP greeting within {connect_timeout_s:g} s"
+        return "the server closed the connection before its greeting"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed ({exc.reason or exc})"
     if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):

@@ -15,7 +15,7 @@ from prefect.states import Failed
 
 from nightdesk.mail_headers import HeaderValueError
 from nightdesk.delivery.message import mail_template
-from nightdesk.delivery.published import PublishedNoteError, read_published
+from nightdesk.delivery.published import PublishedNoteError, read_published, verify_published
 from nightdesk.delivery.send import DeliveryReport, deliver
 from nightdesk.delivery.store import LANGUAGES, StoreError, connect, list_subscribers
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
@@ -78,6 +78,7 @@ def deliver_published(date: str, settings: Settings) -> DeliveryReport:
         raise DeliveryError(str(exc)) from None
     if not (folder / "facts.json").is_file():
         raise DeliveryError(f"no published note for {date} in {folder}: run `nightdesk run --date {date}` first")
+    verify_published(folder, date)  # every published file, not only what this run attaches: a damaged folder sends nothing
     engine = connect(d.db_url, lock_wait_s=d.db_lock_wait_s)
     langs = sorted({s.language for s in list_subscribers(engine, status="active")}, key=LANGUAGES.index)
     note = read_published(folder, date, {lang: edition_files(lang) for lang in langs})

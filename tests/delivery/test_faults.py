@@ -206,7 +206,7 @@ def test_partial_delivery_is_a_failed_flow_run(note_copy, smtp, tmp_path, prefec
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["note.en.pdf", "facts.json"])
+@pytest.mark.parametrize("name", ["note.en.pdf", "facts.json", "note.zh-Hant.json", "charts/flows_intensity.en.svg"])
 def test_truncated_file_is_one_line_and_nothing_is_sent(cli, smtp, note_copy, name, prefect_harness):
     out, folder = note_copy
     data = (folder / name).read_bytes()
