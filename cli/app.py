@@ -276,11 +276,20 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
     day = _parse_date(date)
     settings = _settings()
     from nightdesk.delivery.published import PublishedNoteError, verify_published
+    from nightdesk.delivery.transport import TransportFailure
     from nightdesk.rendering.publish import PublishError, note_dir
 
-    try:  # before Prefect starts: a missing or damaged note is one line within a second
+    try:  # before Prefect starts: a missing or damaged note, a server down or a refused login is one line within seconds
         verify_published(note_dir(settings.output_dir, day.isoformat()), day.isoformat())
+        if settings.delivery.transport == "smtp":
+            import email.utils
+
+            from nightdesk.delivery.transport import SmtpTransport
+
+            SmtpTransport.from_settings(settings.delivery.smtp).check(email.utils.parseaddr(settings.delivery.from_addr)[1])
     except (PublishedNoteError, PublishError) as exc:
+        _fail(str(exc))
+    except TransportFailure as exc:
         _fail(str(exc))
     _quiet_prefect()
     from nightdesk.flows.deliver import deliver_note

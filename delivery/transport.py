@@ -248,6 +248,28 @@ class SmtpTransport:
         self.ever_connected = True
         return conn
 
+    @classmethod
+    def from_settings(cls, smtp) -> "SmtpTransport":
+        """The transport ``delivery.smtp`` (:class:`nightdesk.settings.SmtpSettings`) describes."""
+        return cls(smtp.host, smtp.port, security=smtp.security, username=smtp.username,
+                   password=smtp.password.get_secret_value() if smtp.password else None, timeout_s=smtp.timeout_s,
+                   connect_timeout_s=smtp.connect_timeout_s)
+
+    def check(self, mail_from: str) -> None:
+        """Connect, log in and offer ``mail_from`` (then RSET and QUIT): what would stop every
+        message, found before a run starts. :class:`TransportFailure` with one line."""
+        conn = self._open()
+        try:
+            code, resp = conn.mail(mail_from)
+            if code >= 500:
+                raise TransportFailure(f"{self.where} refused the sender {mail_from}: {_reply(code, resp)}")
+            conn.rset()
+            conn.quit()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportFailure(f"{self.where}: {_connect_reason(exc, self.timeout_s)}", connect=True) from None
+        finally:
+            conn.close()
+
     def send(self, msg: Outgoing, commit: Commit = _no_commit) -> None:
         """Send ``msg``; ``commit`` runs before the terminating dot (see the module docstring)."""
         if self._conn is None:

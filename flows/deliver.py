@@ -43,10 +43,7 @@ def make_transport(settings: Settings, date: str):
     """The configured transport: SMTP, or the file outbox (see :func:`outbox_folder`)."""
     d = settings.delivery
     if d.transport == "smtp":
-        s = d.smtp
-        return SmtpTransport(s.host, s.port, security=s.security, username=s.username,
-                             password=s.password.get_secret_value() if s.password else None, timeout_s=s.timeout_s,
-                             connect_timeout_s=s.connect_timeout_s)
+        return SmtpTransport.from_settings(d.smtp)
     try:
         return OutboxTransport(outbox_folder(settings, date))
     except OSError as exc:

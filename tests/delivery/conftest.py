@@ -25,7 +25,7 @@ class Recorder:
     """SMTP handler that keeps what it accepted. Faults: drop the connection after N messages,
     refuse one recipient (550), refuse every sender (``reject_mail``), call ``on_data(n)`` in
     the server's thread after accepting message n, hold the first message until ``gate``
-    sessions have said MAIL FROM."""
+    sessions have named a recipient."""
 
     def __init__(self, drop_after: int | None = None, reject: str | None = None, reject_mail: str | None = None,
                  on_data=None, gate: int = 0):
@@ -40,19 +40,18 @@ class Recorder:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.reject_mail:
             return self.reject_mail
-        self.sessions.add(id(session))
-        if self._opened is None:
-            self._opened = asyncio.Event()
-        if len(self.sessions) >= self.gate:
-            self._opened.set()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        self.mail_options.append(list(mail_options))
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.reject and address == self.reject:
             return "550 5.1.1 mailbox unavailable"
+        self.sessions.add(id(session))  # a session that sends (the CLI's check before a run only says MAIL FROM)
+        if self._opened is None:
+            self._opened = asyncio.Event()
+        if len(self.sessions) >= self.gate:
+            self._opened.set()
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -67,6 +66,7 @@ class Recorder:
             except asyncio.TimeoutError:
                 pass
         self.raw.append(envelope.content)
+        self.mail_options.append(list(envelope.mail_options))
         self.rcpts.extend(envelope.rcpt_tos)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         if self.on_data is not None:

@@ -245,7 +245,32 @@ def test_smtp_server_down_fails_fast_with_the_reason(cli, published, free_port, 
     [line] = _error_lines(err)
     assert line.startswith("error: ") and f"127.0.0.1:{port}" in line and "refused" in line
     assert secs < 15  # 82 s before, with no reason printed
-    assert set(_statuses(cli).values()) == {"active"} and set(_ledger(cli).values()) == {"pending"}
+    assert set(_statuses(cli).values()) == {"active"} and set(_ledger(cli).values()) <= {"pending"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["down", "password"])
+def test_smtp_failure_fails_the_flow_run_at_once_marking_nobody(published, tmp_path, free_port, smtp, prefect_harness, fault):
+    """The same inside the flow (a served deployment has no CLI check before it)."""
+    from nightdesk.delivery.store import add_subscriber, connect, list_subscribers
+    from nightdesk.flows.deliver import deliver_note
+    from nightdesk.settings import Settings
+
+    port, login = free_port(), {}
+    if fault == "password":
+        handler, port = smtp(auth=("desk", "right"))
+        login = {"username": "desk", "password": "wrong"}
+    settings = Settings(output_dir=published[0], delivery={"db_url": f"sqlite:///{tmp_path}/s.db", "transport": "smtp",
+                                                           "smtp": {"port": port, **login}})
+    engine = connect(settings.delivery.db_url)
+    for who in ("ann", "bo", "cy"):
+        add_subscriber(engine, f"{who}@example.com")
+    state = deliver_note(__import__("datetime").date(2026, 2, 4), settings, return_state=True)
+    assert state.is_failed() and f"SMTP server 127.0.0.1:{port}" in state.message
+    assert ("connection refused" if fault == "down" else "535") in state.message
+    assert {s.status for s in list_subscribers(engine)} == {"active"}
+    with engine.connect() as conn:
+        assert set(conn.exec_driver_sql("SELECT status FROM send_ledger").scalars()) == {"pending"}
 
 
 # -- 8. addresses, CSV import, an unusable database ------------------------------------------
