@@ -48,6 +48,23 @@ def pctile_vs_past(series: pd.Series, day: pd.Timestamp, window_days: int = 252)
     return float(100 * (past <= series[day]).mean())
 
 
+def rank_vs_past(series: pd.Series, day: pd.Timestamp, window_days: int = 252) -> tuple[int, int, int]:
+    """``day``'s rank among itself and the past ``window_days`` sessions: (from the bottom, from
+    the top, count); 1 is the lowest / the highest (ties share a rank).
+
+    Examples
+    --------
+    >>> s = pd.Series([1.0, 2.0, 3.0, 4.0], index=pd.date_range("2024-01-01", periods=4))
+    >>> rank_vs_past(s, pd.Timestamp("2024-01-04"), window_days=3)
+    (4, 1, 4)
+    """
+    past = series.loc[:day].iloc[:-1].dropna().iloc[-window_days:]
+    v = series.get(day)
+    if pd.isna(v):
+        return 0, 0, int(len(past))
+    return int((past <= v).sum()) + 1, int((past >= v).sum()) + 1, int(len(past)) + 1
+
+
 def timing_split(flows: pd.DataFrame, day: pd.Timestamp, who: str) -> dict[str, float]:
     """Share (percent) of the day's net flow of ``who`` in each intraday bucket.
 
@@ -168,6 +185,9 @@ class FlowDay:
     inst_intensity: float
     retail_intensity_pctile: float
     inst_intensity_pctile: float
+    retail_rank: tuple[int, int, int]
+    """(from the bottom, from the top, count) among the day and the past year (:func:`rank_vs_past`)."""
+    inst_rank: tuple[int, int, int]
     retail_timing: dict
     inst_timing: dict
     retail_when: str
@@ -190,6 +210,8 @@ def flow_day(today: pd.DataFrame, daily: pd.DataFrame, day: pd.Timestamp, *, win
         inst_intensity=float(daily.at[day, "inst"]),
         retail_intensity_pctile=pctile_vs_past(daily["retail"], day, window_days),
         inst_intensity_pctile=pctile_vs_past(daily["inst"], day, window_days),
+        retail_rank=rank_vs_past(daily["retail"], day, window_days),
+        inst_rank=rank_vs_past(daily["inst"], day, window_days),
         retail_timing=rt,
         inst_timing=it,
         retail_when=am_pm_share(rt),

@@ -151,21 +151,31 @@ def by_underlying(flows: pd.DataFrame) -> pd.DataFrame:
     return g.iloc[np.argsort(-np.abs(g["flow_usd"].to_numpy()), kind="stable")]
 
 
-def gamma_per_1pct_usd(flows: pd.DataFrame) -> pd.Series:
-    """LETF flow (USD) triggered by a +1% move of each underlying; AUM * L * (L - 1) * 1%."""
+def aum_after_close_usd(flows: pd.DataFrame) -> pd.Series:
+    """Each fund's assets after today's move, ``A_t = A_(t-1) * (1 + L r)`` (funds with status ok)."""
     ok = flows[flows["status"] == "ok"]
-    return (ok["aum_prev_usd"] * ok["leverage"] * (ok["leverage"] - 1) * 0.01).groupby(ok["proxy"]).sum()
+    return ok["aum_prev_usd"] * (1 + ok["leverage"] * ok["underlying_ret_pct"] / 100)
+
+
+def gamma_per_1pct_usd(flows: pd.DataFrame) -> pd.Series:
+    """LETF flow (USD) a +1% move of each underlying would trigger at the next close, by proxy:
+    ``A_t * L * (L - 1) * 1%`` with the assets after today's move (the scenarios' basis)."""
+    ok = flows[flows["status"] == "ok"]
+    return (aum_after_close_usd(flows) * ok["leverage"] * (ok["leverage"] - 1) * 0.01).groupby(ok["proxy"]).sum()
 
 
 def scenario_flows(flows: pd.DataFrame, moves_pct: tuple[float, ...] = SCENARIO_MOVES_PCT) -> pd.DataFrame:
-    """Flows (USD) if every equity underlying moved by each of ``moves_pct`` tomorrow.
-
-    Uses the AUM after today's move: ``A_t = A_(t-1) * (1 + L r)``.
-    """
+    """Flows (USD) if every equity underlying moved by each of ``moves_pct`` tomorrow (linear in the
+    move: the +1% row is the equity underlyings' :func:`gamma_per_1pct_usd`)."""
     ok = flows[(flows["status"] == "ok") & flows["underlying_kind"].isin(EQUITY_KINDS)]
-    aum_now = ok["aum_prev_usd"] * (1 + ok["leverage"] * ok["underlying_ret_pct"] / 100)
-    k = (aum_now * ok["leverage"] * (ok["leverage"] - 1)).sum()
+    k = (aum_after_close_usd(ok) * ok["leverage"] * (ok["leverage"] - 1)).sum()
     return pd.DataFrame({"move_pct": list(moves_pct), "flow_usd": [k * m / 100 for m in moves_pct]})
+
+
+def equity_proxies(flows: pd.DataFrame) -> list[str]:
+    """Proxies of the equity underlyings (index, sector, single stock)."""
+    ok = flows[(flows["status"] == "ok") & flows["underlying_kind"].isin(EQUITY_KINDS)]
+    return sorted(ok["proxy"].unique())
 
 
 def pass_through(flows: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:

@@ -182,21 +182,6 @@ def drawdown(ret: pd.Series) -> pd.Series:
     return wealth / wealth.cummax() - 1.0
 
 
-def classify_move(z: float) -> str:
-    """normal (|z| < 2), notable (>= 2), crash (>= 3), extreme (>= 4) by |z|."""
-    a = abs(z)
-    return "extreme" if a >= 4 else "crash" if a >= 3 else "notable" if a >= 2 else "normal"
-
-
-def regime(ls_z: float, index_ret_pct: float) -> Literal["crash", "rally", "quiet"]:
-    """Note regime: crash if z <= -2 or index <= -2%; rally if z >= 2 or index >= 2%; crash wins ties."""
-    if ls_z <= -2.0 or index_ret_pct <= -2.0:
-        return "crash"
-    if ls_z >= 2.0 or index_ret_pct >= 2.0:
-        return "rally"
-    return "quiet"
-
-
 @dataclass(frozen=True)
 class MomentumDay:
     """The day's momentum statistics (percent unless stated)."""
@@ -209,9 +194,15 @@ class MomentumDay:
     ls_drawdown_pct: float
     ls_5d_pct: float
     ls_20d_pct: float
-    move_class: str
     n_long: int
     n_short: int
+    ls_rank_low: int
+    """1 = the lowest L/S day of the history (ties share the rank)."""
+    ls_rank_high: int
+    """1 = the highest L/S day of the history."""
+    n_days: int
+    ls_since: pd.Timestamp
+    """First session of the L/S history (ranks and percentiles are over it)."""
 
 
 def day_stats(baskets: pd.DataFrame, day: pd.Timestamp, *, z_window_days: int = 252) -> MomentumDay:
@@ -229,9 +220,12 @@ def day_stats(baskets: pd.DataFrame, day: pd.Timestamp, *, z_window_days: int = 
         ls_drawdown_pct=100 * float(drawdown(ls).iloc[-1]),
         ls_5d_pct=100 * float((1 + ls.iloc[-5:]).prod() - 1),
         ls_20d_pct=100 * float((1 + ls.iloc[-20:]).prod() - 1),
-        move_class=classify_move(z),
         n_long=int(b["n_long"].iloc[-1]),
         n_short=int(b["n_short"].iloc[-1]),
+        ls_rank_low=int((ls <= today).sum()),
+        ls_rank_high=int((ls >= today).sum()),
+        n_days=int(len(ls)),
+        ls_since=ls.index[0],
     )
 
 
@@ -239,6 +233,7 @@ def find_events(
     ls_ret: pd.Series,
     long_ret: pd.Series | None,
     *,
+    side: Literal["down", "up"],
     trigger_ls_pct: float,
     trigger_long_pct: float | None,
     z_fallback: float,
@@ -246,24 +241,45 @@ def find_events(
     min_events: int = 3,
     decluster_days: int = 21,
 ) -> tuple[pd.DatetimeIndex, Literal["pct", "z"]]:
-    """Past crash days, de-clustered (the first day of each cluster, then ``decluster_days`` quiet).
+    """Past large L/S days on one side, de-clustered (the first day of each cluster, then
+    ``decluster_days`` quiet).
 
-    Falls back to ``z <= z_fallback`` when fewer than ``min_events`` days meet the % rule
-    (L/S at most ``trigger_ls_pct`` and, when given, the long leg at most ``trigger_long_pct``).
+    Triggers are given for the down side (L/S at most ``trigger_ls_pct``, the long leg at most
+    ``trigger_long_pct`` when given; e.g. -7 and -5) and mirrored for ``side="up"`` (L/S at least
+    +7, the long leg at least +5). Falls back to ``|z| >= |z_fallback|`` on the side when fewer
+    than ``min_events`` days meet the % rule.
 
     Returns
     -------
     (pandas.DatetimeIndex, str)
         Event dates and the rule used: ``"pct"`` or ``"z"`` (the fallback).
     """
-    hit = ls_ret <= trigger_ls_pct / 100
+    s = 1.0 if side == "down" else -1.0  # s * x <= s * trigger: at or beyond the trigger, on the side
+    hit = s * ls_ret <= -abs(trigger_ls_pct) / 100
     if long_ret is not None and trigger_long_pct is not None:
-        hit &= long_ret <= trigger_long_pct / 100
+        hit &= s * long_ret <= -abs(trigger_long_pct) / 100
     events = _decluster(hit, decluster_days)
     if len(events) >= min_events:
         return events, "pct"
     z = rolling_z(ls_ret, z_window_days)
-    return _decluster(z <= z_fallback, decluster_days), "z"
+    return _decluster(s * z <= -abs(z_fallback), decluster_days), "z"
+
+
+def find_band_events(ls_ret: pd.Series, *, side: Literal["down", "up"], z_from: float, z_to: float, z_window_days: int = 252,
+                     decluster_days: int = 21) -> pd.DatetimeIndex:
+    """Past L/S days on one side whose ``|z|`` lies in ``[z_from, z_to)``, de-clustered.
+
+    Examples
+    --------
+    >>> idx = pd.bdate_range("2020-01-01", periods=300)
+    >>> ls = pd.Series(np.tile([0.01, -0.01], 150), index=idx)
+    >>> ls.iloc[280] = -0.025  # about -2.5 sigma
+    >>> list(find_band_events(ls, side="down", z_from=2, z_to=4)) == [idx[280]]
+    True
+    """
+    z = rolling_z(ls_ret, z_window_days)
+    depth = z if side == "up" else -z
+    return _decluster((depth >= z_from) & (depth < z_to), decluster_days)
 
 
 def _decluster(hit: pd.Series, gap_days: int) -> pd.DatetimeIndex:

@@ -95,6 +95,21 @@ def rolling_pctile_of_last(series: pd.Series, window_days: int = 252) -> pd.Seri
     return series.rolling(window_days, min_periods=1).apply(pct, raw=True).where(series.notna())
 
 
+def rank_of_last(values: np.ndarray) -> tuple[int, int, int]:
+    """Rank of the last value among all (NaN dropped): (from the bottom, from the top, count);
+    1 is the lowest / the highest, ties share a rank.
+
+    Examples
+    --------
+    >>> rank_of_last(np.array([3.0, 1.0, np.nan, 2.0]))
+    (2, 2, 3)
+    """
+    x = values[~np.isnan(values)]
+    if not len(x) or np.isnan(values[-1]):
+        return 0, 0, int(len(x))
+    return int((x <= x[-1]).sum()), int((x >= x[-1]).sum()), int(len(x))
+
+
 def beat_share(ret_1d: pd.DataFrame, index_ret: pd.Series) -> pd.Series:
     """Percent of members with a return above the index's, each session."""
     n = ret_1d.notna().sum(axis=1)

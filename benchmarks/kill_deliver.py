@@ -116,8 +116,9 @@ def kill_loop(*, kills: int, batch: int, output_dir: Path, work: Path, seed: int
     env = dict(os.environ, NIGHTDESK_OUTPUT_DIR=str(output_dir), NIGHTDESK_DELIVERY__DB_URL=db_url, NIGHTDESK_DELIVERY__TRANSPORT="smtp",
                NIGHTDESK_DELIVERY__SMTP__HOST="127.0.0.1", NIGHTDESK_DELIVERY__SMTP__PORT=str(port),
                NIGHTDESK_DELIVERY__RATE_PER_S=str(rate_per_s), PYTHONWARNINGS="ignore", **(env_extra or {}))
-    from_addr = "Nightdesk Strategy <strategy@nightdesk.invalid>"
-    env["NIGHTDESK_DELIVERY__FROM_ADDR"] = from_addr
+    from_addr = "Nightdesk Strategy <strategy@desk.news>"  # an SMTP send refuses placeholder addresses and unsigned links
+    env.update(NIGHTDESK_DELIVERY__FROM_ADDR=from_addr, NIGHTDESK_DELIVERY__UNSUBSCRIBE_MAILTO="unsubscribe@desk.news",
+               NIGHTDESK_WEB__BASE_URL="http://127.0.0.1:8080", NIGHTDESK_WEB__SECRET_KEY="kill-deliver-benchmark-key-0123456789abcdef")
     if mode == "core":
         from nightdesk.narrative.compose import email_summary, note_from_json
 

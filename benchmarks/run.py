@@ -1,6 +1,6 @@
 """nightdesk benchmarks: figures and ratios against a baseline, side by side.
 
-    .venv/bin/python benchmarks/run.py [momentum rotation pdf delivery prefect backfill]
+    .venv/bin/python benchmarks/run.py [momentum rotation pdf delivery prefect backfill store]
 
 Each section prints what it measured, the goal from the issue, and (where there is one) the
 baseline and the ratio. Nothing here is asserted: speed goals live here, not in tests.
@@ -341,8 +341,53 @@ def bench_backfill(n_days: int | None = None) -> None:
         f"{252 * plain / n / 60:.1f} min")
 
 
+def bench_store() -> None:
+    """One date's inputs read from the store (seeded from the sample) vs from the sample itself, side by side;
+    and a day's update (one session appended from a vendor drop)."""
+    from nightdesk.marketdata.directory import SAMPLE_DIR
+    from nightdesk.marketdata.registry import get_provider, load_market_data
+    from nightdesk.marketdata.store import Store
+
+    day = dt.date(2026, 8, 3)
+    header("market-data store: one date (2026-07-31, 3,000 sessions of history), store vs sample, best of 9 interleaved")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "store"
+        t_seed, _ = timed(Store(root).seed, SAMPLE_DIR, through=dt.date(2026, 7, 31))
+        providers = {"sample": lambda: get_provider("sample"), "store": lambda: get_provider("store", store_dir=root)}
+
+        def closes(make):
+            p = make()
+            return p.prices(*p.coverage())
+
+        cases = [
+            ("all closes (2,911 x 716)", closes),
+            ("reference tables", lambda make: make().reference_data()),
+            ("inputs, 1 session of flows", lambda make: load_market_data(make(), dt.date(2026, 7, 31), history_days=3000, flows_window_days=1)),
+            ("inputs, 300 sessions of flows", lambda make: load_market_data(make(), dt.date(2026, 7, 31), history_days=3000)),
+        ]
+        for label, fn in cases:
+            t_store = t_sample = float("inf")
+            for _ in range(9):  # interleaved, so a busy moment of the machine hits both
+                t_store = min(t_store, timed(fn, providers["store"])[0])
+                t_sample = min(t_sample, timed(fn, providers["sample"])[0])
+            row(f"{label}: store", f"{t_store * 1e3:.0f} ms", "<= sample", f"{t_sample * 1e3:.0f} ms", f"{t_store / t_sample:.2f}x")
+        drop = Path(tmp) / "drop"
+        drop.mkdir()
+        px = pd.read_parquet(SAMPLE_DIR / "prices.parquet").loc["2026-07-31":]
+        px.to_parquet(drop / "prices.parquet")
+        from nightdesk.flows.data import update_store
+        from nightdesk.settings import Settings
+
+        settings = Settings(store={"dir": root, "source": "parquet", "source_dir": drop})
+        t_update, rep = timed(update_store, settings, day)
+        size_mb = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6
+        row("seed from the sample (to 2026-07-31)", f"{t_seed:.2f} s")
+        row(f"update: {len(rep.appended)} session appended, checked, committed", f"{t_update:.2f} s")
+        row("store size on disk", f"{size_mb:.1f} MB", "", f"{sum(f.stat().st_size for f in SAMPLE_DIR.iterdir()) / 1e6:.1f} MB")
+
+
 SECTIONS = {"momentum": bench_momentum, "rotation": bench_rotation_letf_flows, "pdf": bench_pdf, "delivery": bench_delivery,
-            "prefect": bench_prefect, "backfill": bench_backfill}
+            "prefect": bench_prefect, "backfill": bench_backfill, "store": bench_store}
 
 if __name__ == "__main__":
     import warnings

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Nightly bilingual US equity strategy note.")
-data_app = typer.Typer(help="Inspect market data.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect market data; keep the local store up to date.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 subs_app = typer.Typer(help="Manage email subscribers.", no_args_is_help=True)
 app.add_typer(subs_app, name="subscribers")
@@ -54,6 +54,13 @@ def _settings(**overrides):
         _fail(f"settings: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
 
 
+def _store_as_data_dir(settings):
+    """Provider 'store' without --data-dir reads settings.store.dir (the flows build providers from data_dir)."""
+    if settings.provider == "store" and settings.data_dir is None:
+        return settings.model_copy(update={"data_dir": settings.store.dir})
+    return settings
+
+
 def _quiet_prefect() -> None:
     """Prefect defaults for a command-line run; anything the user set in the environment wins.
 
@@ -71,7 +78,7 @@ def _quiet_prefect() -> None:
 def run(
     date: Optional[str] = typer.Option(None, "--date", help="Session date YYYY-MM-DD (default: latest session of the provider)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Editions: en,zh-Hant,zh-Hans or all (default from settings)."),
-    provider: Optional[str] = typer.Option(None, "--provider", help="sample (default), parquet, csv or yfinance."),
+    provider: Optional[str] = typer.Option(None, "--provider", help="sample (default), parquet, csv, yfinance or store."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory for the parquet/csv providers."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Where output/<date>/ goes (default: output)."),
     snap: bool = typer.Option(False, "--snap", help="On a weekend/holiday use the previous session."),
@@ -79,7 +86,7 @@ def run(
     """Compute, render and publish the note for one date (through the Prefect flow)."""
     day = _parse_date(date)
     langs = _parse_langs(lang)
-    settings = _settings(provider=provider, data_dir=data_dir, output_dir=output_dir)
+    settings = _store_as_data_dir(_settings(provider=provider, data_dir=data_dir, output_dir=output_dir))
     _quiet_prefect()
     from nightdesk.facts import FactsError
     from nightdesk.analytics.quality import DataQualityError
@@ -108,11 +115,11 @@ def data_check(
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.facts import gate
     from nightdesk.marketdata.base import DataError
-    from nightdesk.marketdata.registry import get_provider, load_market_data, resolve_date
+    from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
 
     settings = _settings(provider=provider, data_dir=data_dir)
     try:
-        prov = get_provider(settings.provider, data_dir=settings.data_dir)
+        prov = provider_from_settings(settings)
         day = resolve_date(prov, _parse_date(date), snap=snap)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
         g = gate(md)  # the same gate the note runs
@@ -126,6 +133,139 @@ def data_check(
         typer.echo(f"  {r.date.date()} {r.ticker}: {r.detail}")
     for r in g.flags["on_date"]:
         typer.echo(f"  on {day}: {r['ticker']} {r['check']} ({r['detail']})")
+
+
+def _parse_opt_date(value: Optional[str], option: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-08-03")
+
+
+def _store_settings(store_dir: Optional[Path], source: Optional[str], source_dir: Optional[Path]):
+    overrides = {k: v for k, v in {"dir": store_dir, "source": source, "source_dir": source_dir}.items() if v is not None}
+    base = _settings()
+    if not overrides:
+        return base
+    return _settings(store={**base.store.model_dump(), **overrides})
+
+
+@data_app.command("seed")
+def data_seed(
+    through: Optional[str] = typer.Option(None, "--through", help="Last session to take from the sample (default: all)."),
+    store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
+) -> None:
+    """Create the store from the bundled sample (optionally cut at a date)."""
+    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.store import Store
+
+    day = _parse_opt_date(through, "--through")
+    settings = _store_settings(store_dir, None, None)
+    try:
+        commit = Store(settings.store.dir).seed(through=day)
+    except DataError as exc:
+        _fail(str(exc))
+    typer.echo(f"{settings.store.dir}: generation {commit.generation}: {commit.summary}")
+
+
+@data_app.command("update")
+def data_update(
+    through: Optional[str] = typer.Option(None, "--through", help="Last session to append (default: the last session whose close is final)."),
+    source: Optional[str] = typer.Option(None, "--source", help="yfinance, parquet, csv or sample (default: settings store.source)."),
+    source_dir: Optional[Path] = typer.Option(None, "--source-dir", help="Vendor drop folder for parquet/csv."),
+    store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
+) -> None:
+    """Append the sessions the store lacks, checked, in one atomic commit (a cold store is seeded from the sample)."""
+    from nightdesk.flows.data import update_store
+    from nightdesk.marketdata.base import DataError
+
+    day = _parse_opt_date(through, "--through")
+    settings = _store_settings(store_dir, source, source_dir)
+    try:
+        rep = update_store(settings, day)
+    except DataError as exc:
+        _fail(str(exc))
+    if rep.seeded:
+        typer.echo(f"seeded {settings.store.dir} from the bundled sample")
+    if rep.appended:
+        typer.echo(f"appended {len(rep.appended)} sessions {rep.appended[0]} to {rep.appended[-1]} (generation {rep.generation})")
+    else:
+        typer.echo(f"nothing appended; the store ends {rep.store_last_after}")
+    if rep.readjusted:
+        typer.echo(f"re-adjusted history of {len(rep.readjusted)} tickers: {', '.join(sorted(rep.readjusted)[:10])}")
+    for f in rep.flags:
+        typer.echo(f"  flagged {f['date']} {f['ticker']}: {f['check']} ({f['detail']})")
+    if rep.unavailable:
+        typer.echo(f"not yet available from the source: {', '.join(d.isoformat() for d in rep.unavailable)}")
+    for day_s, why in rep.refused.items():
+        typer.secho(f"error: session {day_s} not appended: {why}", fg="red", err=True)
+    if rep.refused:
+        raise typer.Exit(2)
+
+
+@data_app.command("refresh")
+def data_refresh(
+    what: str = typer.Argument(..., help="membership, caps, letf-aum or factors."),
+    file: Optional[Path] = typer.Option(None, "--file", help="A vendor file that replaces the adapter."),
+    store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
+) -> None:
+    """Refresh one reference input in the store; records its source and as-of date."""
+    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.refresh import REFRESHERS, refresh_table
+
+    key = what.replace("-", "_")
+    if key not in REFRESHERS:
+        _fail(f"refresh {what!r}: unknown input; choose membership, caps, letf-aum or factors")
+    settings = _store_settings(store_dir, None, None)
+    try:
+        res = refresh_table(key, settings, file=file)
+    except DataError as exc:
+        _fail(str(exc))
+    typer.echo(f"{what}: {res.source}; as of {res.as_of} (generation {res.generation})")
+    for k, v in res.details.items():
+        if v not in ([], {}, None):
+            typer.echo(f"  {k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+
+
+@data_app.command("status")
+def data_status(
+    date: Optional[str] = typer.Option(None, "--date", help="Judge staleness as of this date (default: the store's last session)."),
+    store_dir: Optional[Path] = typer.Option(None, "--store-dir"),
+) -> None:
+    """The store's coverage, each input's source and as-of date, and what is stale."""
+    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.registry import load_market_data, provider_from_settings
+    from nightdesk.marketdata.staleness import stale_inputs
+
+    settings = _store_settings(store_dir, None, None)
+    try:
+        prov = provider_from_settings(settings, "store")
+        first, last = prov.coverage()
+        day = _parse_opt_date(date, "--date") or last
+        md = load_market_data(prov, min(day, last), history_days=600, flows_window_days=1)
+    except DataError as exc:
+        _fail(str(exc))
+    m = prov.manifest()
+    typer.echo(f"{settings.store.dir}: generation {m['generation']}, closes {first} to {last}, {len(m['prices']['columns'])} tickers")
+    for name, line in md.sources.items():
+        typer.echo(f"  {name}: {line}")
+    stale = {s.input: s for s in stale_inputs(md.as_of, day, settings.staleness.model_dump())}
+    for name, as_of in md.as_of.items():
+        mark = f"  STALE: {stale[name].age_days} days old, limit {stale[name].limit_days}" if name in stale else ""
+        typer.echo(f"  as of {name}: {as_of}{mark}")
+
+
+@data_app.command("serve")
+def data_serve() -> None:
+    """Serve the reference refreshes, each on its own cron (settings refresh.<what>.cron, America/New_York)."""
+    _quiet_prefect()
+    from prefect import serve as prefect_serve
+
+    from nightdesk.flows.data import data_deployments
+
+    prefect_serve(*data_deployments(_settings()))
 
 
 def nightly_schedule(cron: str):
@@ -161,7 +301,7 @@ def backfill(
     d0, d1 = _parse_date(start), _parse_date(end)
     if d1 < d0:
         _fail(f"--end {end} is before --start {start}")
-    settings = _settings(provider=provider, output_dir=output_dir)
+    settings = _store_as_data_dir(_settings(provider=provider, output_dir=output_dir))
     _quiet_prefect()
     from nightdesk.flows.backfill import backfill as backfill_flow, dask_backfill
 
@@ -211,12 +351,14 @@ def subscribers_add(
     email: str,
     name: Optional[str] = typer.Option(None, "--name", help="Display name (kept as it is when not given)."),
     lang: Optional[str] = typer.Option(None, "--lang", help="en, zh-Hant, zh-Hans or bilingual (new: en; existing: kept when not given)."),
+    reactivate: bool = typer.Option(False, "--reactivate", help="Re-activate an address that unsubscribed or bounced (their own new request)."),
 ) -> None:
-    """Add a subscriber, or re-activate one (the same address in any letter case); only the options given change."""
+    """Add a subscriber or update one (the same address in any letter case; only the options given change); an address on the suppression list only with --reactivate."""
     from nightdesk.delivery.store import add_subscriber
 
     engine = _db()
-    sub = _store_call(add_subscriber, engine, email, name=name, language=lang, lock_wait_s=_settings().delivery.db_lock_wait_s)
+    sub = _store_call(add_subscriber, engine, email, name=name, language=lang, reactivate=reactivate,
+                      lock_wait_s=_settings().delivery.db_lock_wait_s)
     typer.echo(f"added {sub.email} ({sub.language})")
 
 
@@ -225,7 +367,7 @@ def subscribers_remove(email: str) -> None:
     """Unsubscribe an address (kept in the database with status 'unsubscribed')."""
     from nightdesk.delivery.store import set_status
 
-    if not _store_call(set_status, _db(), email, "unsubscribed"):
+    if not _store_call(set_status, _db(), email, "unsubscribed", source="cli:remove"):
         _fail(f"{email}: not a subscriber")
     typer.echo(f"unsubscribed {email}")
 
@@ -240,8 +382,11 @@ def subscribers_list(status: Optional[str] = typer.Option(None, "--status", help
 
 
 @subs_app.command("import")
-def subscribers_import(file: Path) -> None:
-    """Import a CSV (UTF-8, with or without BOM) with columns email,name,language; bad rows are reported, the rest imported."""
+def subscribers_import(
+    file: Path,
+    reactivate: bool = typer.Option(False, "--reactivate", help="Also re-activate addresses on the suppression list."),
+) -> None:
+    """Import a CSV (UTF-8, with or without BOM) with columns email,name,language; bad and suppressed rows are reported, the rest imported."""
     from nightdesk.delivery.store import decode_csv, import_csv
 
     try:
@@ -251,7 +396,7 @@ def subscribers_import(file: Path) -> None:
     except OSError as exc:
         _fail(f"{file}: {exc.strerror}")
     text = _store_call(decode_csv, data, str(file))
-    ok, problems = _store_call(import_csv, _db(), text)
+    ok, problems = _store_call(import_csv, _db(), text, reactivate=reactivate)
     for p in problems:
         typer.secho(f"skipped {file}:{p}", fg="yellow", err=True)
     typer.echo(f"imported {ok}, skipped {len(problems)}")
@@ -263,6 +408,40 @@ def subscribers_export() -> None:
     from nightdesk.delivery.store import export_csv
 
     typer.echo(_store_call(export_csv, _db()), nl=False)
+
+
+@subs_app.command("unsubscribe-mail")
+def subscribers_unsubscribe_mail(maildir: Path = typer.Argument(..., help="Maildir of the unsubscribe_mailto inbox.")) -> None:
+    """Unsubscribe the readers whose mailto unsubscribe requests (subject 'unsubscribe <token>') are in a maildir."""
+    from nightdesk.delivery.mailto import MailtoError, process_maildir
+    from nightdesk.delivery.tokens import Tokens
+
+    settings = _settings()
+    if settings.web.secret_key is None:
+        _fail("web.secret_key is not set: export NIGHTDESK_WEB__SECRET_KEY (it checks the tokens in the requests)")
+    try:
+        rep = process_maildir(_db(), maildir, Tokens(settings.web.secret_key.get_secret_value()))
+    except MailtoError as exc:
+        _fail(str(exc))
+    typer.echo(f"unsubscribed {rep.unsubscribed}, already unsubscribed {rep.already}, without a valid token {rep.invalid}")
+
+
+@app.command("web")
+def web_cmd(
+    host: Optional[str] = typer.Option(None, "--host", help="Bind address (default web.host, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Bind port (default web.port, 8080)."),
+) -> None:
+    """Serve the readers' site: archive, feeds, subscribe / confirm / unsubscribe / preferences."""
+    settings = _settings()
+    if host is not None or port is not None:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})})
+    from nightdesk.web.app import serve
+    from nightdesk.web.site import WebConfigError
+
+    try:
+        serve(settings)
+    except WebConfigError as exc:
+        _fail(str(exc))
 
 
 @app.command("deliver")

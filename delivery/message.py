@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from functools import lru_cache
@@ -12,8 +13,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import escape
 
-from nightdesk.mail_headers import check_address, check_from_addr, check_url, single_line
 from nightdesk.delivery.store import Subscriber, clean_name, smtp_address
+from nightdesk.mail_headers import check_address, check_from_addr, check_url, single_line
 
 SUBJECT = {
     "en": "US Equity Strategy | {date}: {headline}",
@@ -52,6 +53,17 @@ class Outgoing:
 
 UNSUBSCRIBE_SLOT = "NIGHTDESK-UNSUBSCRIBE-LINK"
 """Stands for the subscriber's own unsubscribe link in the bodies rendered once per edition."""
+PREFERENCES_SLOT = "NIGHTDESK-PREFERENCES-LINK"
+"""Stands for the subscriber's own language/edition link."""
+
+
+@dataclass(frozen=True)
+class SubscriberLinks:
+    """One subscriber's signed links (:class:`nightdesk.delivery.links.ReaderLinks` makes them)."""
+
+    unsubscribe_url: str
+    preferences_url: str
+    unsubscribe_mailto: str  # the whole mailto: URI
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class MailTemplate:
     text: str
     html: str
     attachment: bytes
+    list_id: str = ""
 
 
 def _b64_lines(data: bytes) -> bytes:
@@ -76,7 +89,9 @@ def mail_template(summary: dict, pdf: bytes | Path, *, note_date: str, language:
     ----------
     summary : dict
         ``lang, date_label, title, headline, takeaways (list), disclaimer (2 lines)`` in the
-        subscriber's language (bilingual subscribers get the English summary and the bilingual PDF).
+        subscriber's language. Optional: ``parts`` (one such dict per language: the bilingual
+        body), ``read_online_url`` and ``read_online_label`` (each part), ``preferences_label``,
+        ``list_id`` (the ``List-Id`` header).
     pdf : bytes or Path
         The PDF (bytes already checked against the manifest, or a file to read).
     language : str
@@ -88,9 +103,12 @@ def mail_template(summary: dict, pdf: bytes | Path, *, note_date: str, language:
             f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n').encode()
     return MailTemplate(
         subject=SUBJECT[summary["lang"]].format(date=note_date, headline=summary["title"].split("|")[-1].split("｜")[-1].strip()),
-        text=env.get_template("email.txt.j2").render(s=summary, unsubscribe=UNSUBSCRIBE_SLOT),
-        html=env.get_template("email.html.j2").render(s=summary, unsubscribe=UNSUBSCRIBE_SLOT),
+        text=env.get_template("email.txt.j2").render(s=summary, parts=summary.get("parts") or [summary], unsubscribe=UNSUBSCRIBE_SLOT,
+                                                      preferences=PREFERENCES_SLOT),
+        html=env.get_template("email.html.j2").render(s=summary, parts=summary.get("parts") or [summary], unsubscribe=UNSUBSCRIBE_SLOT,
+                                                      preferences=PREFERENCES_SLOT),
         attachment=part + _b64_lines(pdf if isinstance(pdf, bytes) else Path(pdf).read_bytes()),
+        list_id=summary.get("list_id", ""),
     )
 
 
@@ -117,22 +135,30 @@ def build_message(
     note_date: str,
     from_addr: str,
     unsubscribe_mailto: str,
-    unsubscribe_url: str,
+    unsubscribe_url: str | Callable[[Subscriber], SubscriberLinks],
 ) -> Outgoing:
     """The email for ``sub``: multipart/mixed of (text + HTML alternatives) and the PDF.
+
+    ``unsubscribe_url`` is either a plain URL (the link is ``<url>?token=<db token>``, unsigned)
+    or a callable giving the subscriber's signed links (then ``unsubscribe_mailto`` is unused).
 
     Only the headers and the unsubscribe link differ between subscribers, so the message is
     assembled from the edition's :class:`MailTemplate` without the ``email`` package's
     per-message parsing and encoding (that took ~35 ms a message with a 300 KB PDF).
     """
     check_from_addr("delivery.from_addr", from_addr)
-    check_address("delivery.unsubscribe_mailto", unsubscribe_mailto)
-    check_url("delivery.unsubscribe_url", unsubscribe_url)
     to_addr, utf8 = smtp_address(sub.email)
     name = clean_name(sub.name)
     from_name, from_email = email.utils.parseaddr(from_addr)
     mid = message_id(note_date, sub.id, sender_domain(from_addr))
-    link = f"{unsubscribe_url}{'&' if '?' in unsubscribe_url else '?'}token={sub.unsubscribe_token}"
+    if callable(unsubscribe_url):
+        links = unsubscribe_url(sub)
+    else:
+        check_address("delivery.unsubscribe_mailto", unsubscribe_mailto)
+        check_url("delivery.unsubscribe_url", unsubscribe_url)
+        plain = f"{unsubscribe_url}{'&' if '?' in unsubscribe_url else '?'}token={sub.unsubscribe_token}"
+        links = SubscriberLinks(plain, plain, f"mailto:{unsubscribe_mailto}?subject=unsubscribe%20{sub.unsubscribe_token}")
+    link = links.unsubscribe_url
     mixed, alt = f"=_nd_m_{secrets.token_hex(10)}", f"=_nd_a_{secrets.token_hex(10)}"
     head = b"".join([
         _header("Subject", template.subject),
@@ -140,13 +166,15 @@ def build_message(
         _header("To", _to_value(name, to_addr), utf8=utf8),
         _header("Date", email.utils.formatdate(localtime=False)),
         _header("Message-ID", mid),
-        _header("List-Unsubscribe", f"<mailto:{unsubscribe_mailto}?subject=unsubscribe%20{sub.unsubscribe_token}>, <{link}>"),
+        _header("List-Unsubscribe", f"<{links.unsubscribe_mailto}>, <{link}>"),
         _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        _header("List-Id", template.list_id) if template.list_id else b"",
         b"MIME-Version: 1.0\r\n",
         f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n\r\n'.encode(),
     ])
-    text = template.text.replace(UNSUBSCRIBE_SLOT, link).replace("\r\n", "\n").replace("\n", "\r\n")
-    html = template.html.replace(UNSUBSCRIBE_SLOT, str(escape(link)))
+    text = (template.text.replace(UNSUBSCRIBE_SLOT, link).replace(PREFERENCES_SLOT, links.preferences_url)
+            .replace("\r\n", "\n").replace("\n", "\r\n"))
+    html = template.html.replace(UNSUBSCRIBE_SLOT, str(escape(link))).replace(PREFERENCES_SLOT, str(escape(links.preferences_url)))
     body = b"".join([
         f"--{mixed}\r\nContent-Type: multipart/alternative; boundary=\"{alt}\"\r\n\r\n".encode(),
         f'--{alt}\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'.encode(),

@@ -36,13 +36,13 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from nightdesk.delivery.message import MailTemplate, build_message, message_id, sender_domain
+from nightdesk.delivery.message import MailTemplate, SubscriberLinks, build_message, message_id, sender_domain
 from nightdesk.delivery.store import (
     StoreError,
     Subscriber,
@@ -232,7 +232,7 @@ class Ledger:
                 values["attempts"] = attempts
             conn.execute(send_ledger.update().where(self._mine(sub.id, "committing", "sending")).values(**values))
             if status == "failed":
-                set_status_by_id(conn, sub.id, "bounced")
+                set_status_by_id(conn, sub.id, "bounced", email=sub.email, source="smtp:5xx at RCPT")
         self._write(f"the result for {sub.email}", fn)
 
 
@@ -248,7 +248,7 @@ def deliver(
     transport,
     from_addr: str,
     unsubscribe_mailto: str,
-    unsubscribe_url: str,
+    unsubscribe_url: str | Callable[[Subscriber], SubscriberLinks],
     unavailable: Mapping[str, str] | None = None,
     rate_per_s: float = 50.0,
     max_attempts: int = 5,

@@ -26,6 +26,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
+from nightdesk.delivery import suppression
+
 LANGUAGES = ("en", "zh-Hant", "zh-Hans", "bilingual")
 STATUSES = ("active", "unsubscribed", "bounced")
 MERGED = "merged"
@@ -62,6 +64,10 @@ schema_table = sa.Table("nightdesk_schema", metadata, sa.Column("version", sa.In
 
 class SubscriberError(ValueError):
     """Invalid subscriber data; the message names the field and value."""
+
+
+class SuppressedError(SubscriberError):
+    """The address unsubscribed or bounced: only ``reactivate=True`` (an operator's flag) adds it again."""
 
 
 class StoreError(RuntimeError):
@@ -135,10 +141,17 @@ def _m2_case_key_and_claims(conn: sa.Connection) -> None:
     conn.exec_driver_sql("CREATE UNIQUE INDEX ix_subscribers_email_key ON subscribers (email_key)")
 
 
+def _m3_suppression_list(conn: sa.Connection) -> None:
+    """The suppression list (:mod:`nightdesk.delivery.suppression`); a database that a release
+    without schema versions gave the table already keeps it."""
+    suppression.metadata.create_all(conn, checkfirst=True)
+
+
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "subscribers and send ledger", _m1_initial),
     (2, "case-insensitive address key; ledger claims with a lease", _m2_case_key_and_claims),
+    (3, "suppression list", _m3_suppression_list),
 ]
 """Ordered schema steps; append ``(n, what, fn(conn))`` to extend (a new module's tables too)."""
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -348,11 +361,13 @@ def _row(r) -> Subscriber:
 
 
 def add_subscriber(engine: sa.Engine, email: str, *, name: str | None = None, language: str | None = None,
-                   lock_wait_s: float = 30.0) -> Subscriber:
-    """Add a subscriber, or re-activate an existing one (the same address in any case).
+                   reactivate: bool = False, lock_wait_s: float = 30.0) -> Subscriber:
+    """Add a subscriber, or update one (the same address in any letter case).
 
     Only what is given changes: re-adding ``ALICE@x.com`` without ``name``/``language`` keeps
     the stored name, language and spelling of the address. New subscribers default to ``en``.
+    An address on the suppression list (or unsubscribed or bounced) raises
+    :class:`SuppressedError` unless ``reactivate`` (which lifts the suppression).
     """
     addr = clean_email(email)
     key = email_key(addr)
@@ -363,6 +378,15 @@ def add_subscriber(engine: sa.Engine, email: str, *, name: str | None = None, la
     def write() -> Subscriber:
         with write_tx(engine) as conn:
             row = conn.execute(sa.select(subscribers).where(subscribers.c.email_key == key)).first()
+            listed = suppression.lookup(conn, addr) or (suppression.lookup(conn, row.email) if row is not None else None)
+            if not reactivate and (listed or (row is not None and row.status in ("unsubscribed", "bounced"))):
+                why = listed.reason if listed else row.status
+                raise SuppressedError(f"email {addr!r}: {why}, on the suppression list; re-activate only with --reactivate "
+                                      "(the reader's own new request) or a new double opt-in")
+            if reactivate:
+                suppression.lift(conn, addr)
+                if row is not None:
+                    suppression.lift(conn, row.email)
             if row is None:
                 conn.execute(subscribers.insert().values(email=addr, email_key=key, name=name or "", language=language or "en",
                                                          status="active", created_utc=_now(), unsubscribe_token=secrets.token_urlsafe(24)))
@@ -378,18 +402,24 @@ def add_subscriber(engine: sa.Engine, email: str, *, name: str | None = None, la
     return retry_locked(write, wait_s=lock_wait_s, what=f"subscriber {addr}", url=str(engine.url))
 
 
-def set_status(engine: sa.Engine, email: str, status: str) -> bool:
-    """Mark a subscriber unsubscribed / bounced / active (address in any case); False if unknown."""
+def set_status(engine: sa.Engine, email: str, status: str, *, source: str = "delivery") -> bool:
+    """Mark a subscriber unsubscribed / bounced / active (address in any case); False if unknown.
+    Unsubscribed and bounced addresses also go on the suppression list (``source`` says who put them there)."""
     if status not in STATUSES:
         raise SubscriberError(f"status {status!r}: choose one of {', '.join(STATUSES)}")
     with write_tx(engine) as conn:
-        res = conn.execute(subscribers.update().where(subscribers.c.email_key == email_key(clean_email(email))).values(status=status))
-    return res.rowcount > 0
+        row = conn.execute(sa.select(subscribers.c.id, subscribers.c.email).where(subscribers.c.email_key == email_key(clean_email(email)))).first()
+        if row is None:
+            return False
+        set_status_by_id(conn, row.id, status, email=row.email, source=source)
+    return True
 
 
-def set_status_by_id(conn: sa.Connection, subscriber_id: int, status: str) -> None:
-    """Inside a caller's transaction: one subscriber's status."""
+def set_status_by_id(conn: sa.Connection, subscriber_id: int, status: str, *, email: str, source: str) -> None:
+    """Inside a caller's transaction: one subscriber's status (and the suppression list)."""
     conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(status=status))
+    if status in ("unsubscribed", "bounced"):
+        suppression.suppress(conn, email, reason=status, source=source)
 
 
 def list_subscribers(engine: sa.Engine, *, status: str | None = None) -> list[Subscriber]:
@@ -413,10 +443,11 @@ def decode_csv(data: bytes, source: str) -> str:
                               "save the file as UTF-8 (CSV UTF-8) and import again") from None
 
 
-def import_csv(engine: sa.Engine, text: str) -> tuple[int, list[str]]:
+def import_csv(engine: sa.Engine, text: str, *, reactivate: bool = False) -> tuple[int, list[str]]:
     """Import ``email,name,language`` rows; returns (imported, problems naming the line).
 
     Empty ``name``/``language`` cells leave an existing subscriber's values as they are.
+    Suppressed addresses are problems unless ``reactivate``.
     """
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
     if not reader.fieldnames or "email" not in [f.strip() for f in reader.fieldnames]:
@@ -430,7 +461,8 @@ def import_csv(engine: sa.Engine, text: str) -> tuple[int, list[str]]:
             if email_key(norm) in seen:
                 raise SubscriberError(f"email {email!r}: duplicate in file")
             seen.add(email_key(norm))
-            add_subscriber(engine, norm, name=(row.get("name") or None), language=((row.get("language") or "").strip() or None))
+            add_subscriber(engine, norm, name=(row.get("name") or None), language=((row.get("language") or "").strip() or None),
+                           reactivate=reactivate)
             ok += 1
         except SubscriberError as exc:
             problems.append(f"line {line}: {exc}")

@@ -8,6 +8,7 @@ dates were asked for (tested).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -17,8 +18,10 @@ import pandas as pd
 from nightdesk import __version__
 from nightdesk.facts import sections as sec
 from nightdesk.facts.gate import Gate, gate
-from nightdesk.facts.record import FactsRecord, validate
+from nightdesk.facts.record import FactsRecord, Momentum, Rotation, validate, validate_section
+from nightdesk.facts.story import classify
 from nightdesk.marketdata.base import MarketData
+from nightdesk.marketdata.staleness import stale_inputs
 from nightdesk.settings import Settings
 from nightdesk.tables import load_gics, load_themes
 
@@ -103,17 +106,21 @@ def _group_records(mds: list[MarketData], gates: list[Gate], settings: Settings)
     """Records of one history group (``mds`` in date order)."""
     h = sec.History(mds[-1], gates[-1])
     stamps = [pd.Timestamp(md.date) for md in mds]
-    mom = sec.momentum_sections(h, stamps, settings.momentum.model_dump())
+    mom = sec.momentum_sections(h, stamps, settings.momentum.model_dump(), settings.story.momentum_z)
     legs = {t: mom[t][1] for t in stamps}
     rot = sec.rotation_sections(h, stamps, legs, load_themes(), load_gics())
     letf = sec.letf_sections(h, stamps, {t: md.options for t, md in zip(stamps, mds)})
     jan = sec.january_sections(h, stamps)
     flo = _flows_sections(mds, h.members, stamps, legs, jan)
-    return {
-        md.date: validate({"meta": _meta(md, g), "momentum": mom[t][0], "rotation": rot[t], "letf": letf[t], "flows": flo[t]},
-                          name=f"facts for {md.date}")
-        for md, g, t in zip(mds, gates, stamps)
-    }
+    return {md.date: _record(md, g, mom[t][0], rot[t], letf[t], flo[t], settings) for md, g, t in zip(mds, gates, stamps)}
+
+
+def _record(md: MarketData, g: Gate, momentum: dict, rotation: dict, letf: dict, flows: dict, settings: Settings) -> FactsRecord:
+    """The validated record, with the story of the day classified from its sections."""
+    name = f"facts for {md.date}"
+    m, r = validate_section(Momentum, momentum, name=name), validate_section(Rotation, rotation, name=name)
+    story = classify(m, r, settings.story).model_dump(mode="json")
+    return validate({"meta": _meta(md, g, settings), "story": story, "momentum": momentum, "rotation": rotation, "letf": letf, "flows": flows}, name=name)
 
 
 def _flows_sections(mds: list[MarketData], members: list[str], days: list[pd.Timestamp], legs: dict, january: dict) -> dict:
@@ -136,7 +143,7 @@ def _flows_sections(mds: list[MarketData], members: list[str], days: list[pd.Tim
     return out
 
 
-def _meta(md: MarketData, g: Gate) -> dict:
+def _meta(md: MarketData, g: Gate, settings: Settings) -> dict:
     return {
         "date": md.date.isoformat(),
         "session": "regular",
@@ -147,5 +154,7 @@ def _meta(md: MarketData, g: Gate) -> dict:
         "simulated": ["flows"] if md.flows_simulated else [],
         "sources": md.sources,
         "members": len(g.members),
-        "survivorship_biased": md.provider == "sample",
+        "survivorship_biased": md.survivorship_biased,
+        "as_of": {k: v.isoformat() for k, v in md.as_of.items()},
+        "stale_inputs": [dataclasses.asdict(x) for x in stale_inputs(md.as_of, md.date, settings.staleness.model_dump())],
     }

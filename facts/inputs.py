@@ -20,8 +20,8 @@ NOTE_PACKAGES = ("nightdesk", "nightdesk.analytics", "nightdesk.facts", "nightde
                  "nightdesk.rendering", "nightdesk.templates")
 """Packages whose files shape a note (not the CLI, flows, delivery or web service)."""
 CODE_SUFFIXES = (".py", ".j2", ".css", ".toml", ".json")
-SETTINGS_NOT_IN_NOTE = {"output_dir", "cache_dir", "delivery", "fetch_retry_delays_s", "late_data_window_s", "late_data_poll_s"}
-"""Settings that do not change what a note says (where files go, delivery, scheduling)."""
+SETTINGS_NOT_IN_NOTE = {"output_dir", "cache_dir", "delivery", "fetch_retry_delays_s", "late_data_window_s", "late_data_poll_s", "store", "refresh", "web"}
+"""Settings that do not change what a note says (where files go, delivery, the web service, scheduling)."""
 
 
 @functools.lru_cache(maxsize=1)

@@ -52,6 +52,15 @@ class QualityFlags(_Model):
     window_sample: list[DatedQualityFlag] = Field(description="up to 20 split-like jumps of the window")
 
 
+class StaleInput(_Model):
+    """An input older than its limit (settings.staleness) on the note date."""
+
+    input: str
+    as_of: dt.date
+    age_days: int
+    limit_days: int
+
+
 class Meta(_Model):
     """Where the record comes from."""
 
@@ -65,6 +74,8 @@ class Meta(_Model):
     sources: dict[str, str] = Field(description="attribution line per input")
     members: int = Field(description="index members with prices on the date")
     survivorship_biased: bool = Field(description="true when the price history holds today's members only")
+    as_of: dict[str, dt.date] = Field(description="the date each input describes: prices, membership, reference, letf_aum, factors, flows")
+    stale_inputs: list[StaleInput] = Field(description="inputs older than their limit on the note date")
     inputs_key: str | None = Field(None, description="fingerprint of data, code and settings the note was built from")
     schema_version: str = Field(SCHEMA_VERSION, alias="schema")
 
@@ -87,6 +98,7 @@ class MomentumParams(_Model):
     quantile: float
     min_price_usd: float
     z_window_days: int
+    decluster_days: int = Field(description="sessions between two events of an event study")
 
 
 class Horizon(_Model):
@@ -107,13 +119,27 @@ class Event(_Model):
     ptt_pct: float | None
 
 
+class EventRule(_Model):
+    """Which past days count as events.
+
+    pct: L/S at or beyond ``ls_pct`` and (when given) the long leg at or beyond ``long_pct``;
+    z: L/S z at or beyond ``z_from`` (the pct rule found too few days); z_band: L/S z between
+    ``z_from`` (included) and ``z_to``. Signed for the side: negative for falls.
+    """
+
+    kind: Literal["pct", "z", "z_band"]
+    side: Literal["down", "up"]
+    ls_pct: float | None
+    long_pct: float | None
+    z_from: float
+    z_to: float | None
+
+
 class EventStudy(_Model):
     """Days like today in a history, and what followed them."""
 
-    rule_kind: Literal["pct", "z"] = Field(description="pct: the % trigger rule; z: the z fallback (too few days met the % rule)")
-    trigger_ls_pct: float
-    trigger_long_pct: float | None
-    z_fallback: float
+    rule: EventRule
+    today_qualifies: bool = Field(description="today meets the rule (for the UMD record: today's UMD return)")
     since_year: int
     n_events: int
     horizons: dict[str, Horizon] = Field(description="sessions after the event ('21', '42', '63') -> statistics")
@@ -122,8 +148,20 @@ class EventStudy(_Model):
 
 
 class MomentumHistory(_Model):
-    panel: EventStudy = Field(description="the note's own L/S baskets since the panel starts")
-    umd: EventStudy = Field(description="Ken French UMD factor since 1926")
+    """Event studies that fit the day (none unless L/S z is beyond the momentum story threshold)."""
+
+    side: Literal["down", "up"] | None
+    tier: Literal["large", "band"] | None = Field(description="large: the large-move rule; band: days of today's |z| band; None: no comparable days")
+    panel: EventStudy | None = Field(description="the note's own L/S baskets since the panel starts")
+    umd: EventStudy | None = Field(description="Ken French UMD factor since 1926")
+
+
+class Rank(_Model):
+    """Where today's value ranks in its history: 1 is the lowest (``low``) or the highest (``high``)."""
+
+    low: int
+    high: int
+    of: int
 
 
 class WorstDay(_Model):
@@ -159,10 +197,12 @@ class Momentum(_Model):
     ls_drawdown_pct: float
     ls_5d_pct: float
     ls_20d_pct: float
-    move_class: str
     n_long: int
     n_short: int
-    regime: Literal["crash", "rally", "quiet"]
+    ls_rank_low: int = Field(description="1 = the lowest L/S day in the history")
+    ls_rank_high: int = Field(description="1 = the highest L/S day in the history")
+    n_days: int = Field(description="L/S days in the history")
+    ls_since: dt.date = Field(description="first day of the L/S history")
     cap_weighted: LegReturns | None
     index_ret_pct: float
     params: MomentumParams
@@ -239,6 +279,8 @@ class Rotation(_Model):
     above_50d_pct_pctile: float | None
     above_200d_pct_pctile: float | None
     rsp_minus_spy_pct_pctile: float | None
+    breadth_pct_beating_index_rank: Rank = Field(description="today's breadth among the past year's")
+    ew_minus_cw_pct_rank: Rank
     sectors: list[GroupRow]
     industry_groups: list[GroupRow]
     themes: list[ThemeRow]
@@ -298,8 +340,9 @@ class Letf(_Model):
     by_underlying: list[UnderlyingFlow]
     top_stocks: list[StockFlow]
     n_names_100mn: int
-    gamma_per_1pct_usd: float = Field(description="LETF flow per +1% move of every underlying")
-    gamma_by_underlying: dict[str, float]
+    gamma_per_1pct_usd: float = Field(description="LETF flow a +1% move of every equity underlying would trigger at the next close "
+                                                   "(assets after today's move; equals the +1% scenario)")
+    gamma_by_underlying: dict[str, float] = Field(description="the same per underlying proxy, every kind (bonds, commodities, crypto too)")
     dealer_gamma_per_1pct_usd: float | None
     net_gamma_per_1pct_usd: float | None
     scenarios: list[Scenario]
@@ -348,6 +391,8 @@ class Flows(_Model):
     inst_intensity: float | None = None
     retail_intensity_pctile: float | None = None
     inst_intensity_pctile: float | None = None
+    retail_rank: Rank | None = None
+    inst_rank: Rank | None = None
     retail_timing: dict[str, float] | None = None
     inst_timing: dict[str, float] | None = None
     retail_when: Literal["am", "pm", "spread"] | None = None
@@ -360,11 +405,49 @@ class Flows(_Model):
     series: FlowsSeries | None = None
 
 
+# ---------------------------------------------------------------- story
+class Lead(_Model):
+    """Which leg carried the L/S move (L/S = long - short)."""
+
+    leader: Literal["long", "short", "both"]
+    long_share_pct: float = Field(description="long / (long - short), percent; above 100 when the short leg moved against the L/S move")
+    short_share_pct: float
+
+
+class StoryThresholds(_Model):
+    momentum_z: float
+    index_pct: float
+    breadth_extreme_pctile: float
+    group_z: float
+    lead_share_pct: float
+    flat_index_pct: float
+    broad_breadth_pct: float
+    extreme_rank_pctile: float
+    history_direction_pct: float
+
+
+class Story(_Model):
+    """The story of the day (:mod:`nightdesk.facts.story`)."""
+
+    primary: Literal["momentum_crash", "momentum_rally", "index_selloff", "index_rally", "rotation_day", "quiet"]
+    momentum_move: Literal["crash", "rally"] | None
+    index_move: Literal["selloff", "rally"] | None = Field(description="index beyond the threshold, whatever momentum did (stories combine)")
+    intensity: Literal["small", "notable", "sharp", "extreme"] = Field(description="the |L/S z| ladder")
+    lead: Lead = Field(description="equal-weight baskets")
+    lead_cap_weighted: Lead | None
+    leaders_disagree: bool
+    reading: Literal["de_grossing", "short_squeeze", "beta_selloff", "beta_rally"] | None
+    breadth_extreme: Literal["narrow", "broad"] | None
+    group_extreme: str | None = Field(description="key of the sector or theme with the largest |z| beyond the threshold")
+    thresholds: StoryThresholds
+
+
 # ---------------------------------------------------------------- the record
 class FactsRecord(_Model):
     """One session's facts: what every edition, chart and email is written from."""
 
     meta: Meta
+    story: Story
     momentum: Momentum
     rotation: Rotation
     letf: Letf
@@ -400,6 +483,15 @@ def validate(obj: dict, *, name: str = "facts") -> FactsRecord:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise FactsError(f"{name}: {where}: {first['msg']}") from None
+
+
+def validate_section(model: type[_Model], obj: dict, *, name: str = "facts") -> _Model:
+    """One section, typed; :class:`FactsError` names the first bad field."""
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise FactsError(f"{name}: {model.__name__.lower()}.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
 def json_schema() -> dict:

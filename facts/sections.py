@@ -75,24 +75,13 @@ def clean(obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------- momentum
-def _event_study(ls: pd.Series, long: pd.Series | None, params: dict) -> tuple[dict, pd.DataFrame]:
-    events, kind = mo.find_events(
-        ls,
-        long,
-        trigger_ls_pct=params["trigger_ls_pct"],
-        trigger_long_pct=params["trigger_long_pct"] if long is not None else None,
-        z_fallback=params["trigger_z_fallback"],
-        z_window_days=params["z_window_days"],
-        min_events=params["min_events"],
-        decluster_days=params["decluster_days"],
-    )
+def _study(ls: pd.Series, events: pd.DatetimeIndex, rule: dict, today_qualifies: bool) -> tuple[dict, pd.DataFrame]:
+    """The event study of ``events`` in ``ls`` (JSON-ready) and the L/S paths after them."""
     summary, table = mo.event_study(ls, events)
     paths = mo.forward_paths(ls, events)
     out = {
-        "rule_kind": kind,
-        "trigger_ls_pct": params["trigger_ls_pct"],
-        "trigger_long_pct": params["trigger_long_pct"] if long is not None else None,
-        "z_fallback": params["trigger_z_fallback"],
+        "rule": rule,
+        "today_qualifies": today_qualifies,
         "since_year": int(ls.dropna().index[0].year),
         "n_events": int(summary["n"].iloc[0]),
         "horizons": {str(h): row for h, row in summary.to_dict(orient="index").items()},
@@ -107,6 +96,66 @@ def _event_study(ls: pd.Series, long: pd.Series | None, params: dict) -> tuple[d
     return out, paths
 
 
+def _large_rule(ls: pd.Series, long: pd.Series | None, side: str, params: dict, trigger_ls_pct: float) -> tuple[pd.DatetimeIndex, dict]:
+    """Events under the large-move rule on ``side`` (the % rule, or its z fallback) and the rule."""
+    trigger_long = params["trigger_long_pct"] if long is not None else None
+    events, kind = mo.find_events(ls, long, side=side, trigger_ls_pct=trigger_ls_pct, trigger_long_pct=trigger_long,
+                                  z_fallback=params["trigger_z_fallback"], z_window_days=params["z_window_days"],
+                                  min_events=params["min_events"], decluster_days=params["decluster_days"])
+    sign = -1.0 if side == "down" else 1.0
+    rule = {"kind": kind, "side": side, "ls_pct": sign * abs(trigger_ls_pct), "long_pct": None if trigger_long is None else sign * abs(trigger_long),
+            "z_from": sign * abs(params["trigger_z_fallback"]), "z_to": None}
+    return events, rule
+
+
+def _band_rule(ls: pd.Series, side: str, params: dict, z_from: float) -> tuple[pd.DatetimeIndex, dict]:
+    """Events whose |z| lies between the story threshold and the large-move z (same side)."""
+    z_to = abs(params["trigger_z_fallback"])
+    events = mo.find_band_events(ls, side=side, z_from=z_from, z_to=z_to, z_window_days=params["z_window_days"], decluster_days=params["decluster_days"])
+    sign = -1.0 if side == "down" else 1.0
+    return events, {"kind": "z_band", "side": side, "ls_pct": None, "long_pct": None, "z_from": sign * z_from, "z_to": sign * z_to}
+
+
+def _qualifies(rule: dict, ls_pct: float, long_pct: float | None, z: float) -> bool:
+    """Does today meet ``rule`` (its own figures: L/S and long leg in %, z)?"""
+    s = -1.0 if rule["side"] == "down" else 1.0
+    if rule["kind"] == "pct":
+        return s * ls_pct >= abs(rule["ls_pct"]) and (rule["long_pct"] is None or (long_pct is not None and s * long_pct >= abs(rule["long_pct"])))
+    if rule["kind"] == "z":
+        return s * z >= abs(rule["z_from"])
+    return abs(rule["z_from"]) <= s * z < abs(rule["z_to"])
+
+
+def _history(ls: pd.Series, long: pd.Series, umd: pd.Series, stats, params: dict, story_z: float, umd_day_pct: float | None):
+    """Event studies that fit the day: past large crashes on a large crash day, past rallies on a
+    rally day; for a momentum day short of the large rule, days of its own |z| band; none on
+    other days. Returns the history section and the panel's forward paths."""
+    z = stats.ls_z
+    if not abs(z) >= story_z:
+        return {"side": None, "tier": None, "panel": None, "umd": None}, pd.DataFrame()
+    side = "down" if z < 0 else "up"
+    events, rule = _large_rule(ls, long, side, params, params["trigger_ls_pct"])
+    tier = "large"
+    if not _qualifies(rule, stats.ls_ret_pct, stats.long_ret_pct, z):
+        tier = "band"
+        events, rule = _band_rule(ls, side, params, story_z)
+        if not _qualifies(rule, stats.ls_ret_pct, stats.long_ret_pct, z):
+            return {"side": side, "tier": None, "panel": None, "umd": None}, pd.DataFrame()
+    panel, paths = _study(ls, events, rule, True)
+    if tier == "large":
+        u_events, u_rule = _large_rule(umd, None, side, params, UMD_TRIGGER_PCT)
+    else:
+        u_events, u_rule = _band_rule(umd, side, params, story_z)
+    umd_z = float(mo.rolling_z(umd, params["z_window_days"]).iloc[-1]) if umd_day_pct is not None and len(umd) else float("nan")
+    u_today = umd_day_pct is not None and _qualifies(u_rule, umd_day_pct, None, umd_z)
+    umd_study, _ = _study(umd, u_events, u_rule, bool(u_today))
+    return {"side": side, "tier": tier, "panel": panel, "umd": umd_study}, paths
+
+
+UMD_TRIGGER_PCT = 4.0
+"""The UMD record's large-move rule: a daily UMD return of at least 4% (either side)."""
+
+
 def _cap_weighted_baskets(r: pd.DataFrame, px: pd.DataFrame, scale: pd.Series, params: dict, score: pd.DataFrame) -> pd.DataFrame | None:
     """:func:`analytics.momentum.basket_returns` of the baskets cap-weighted (caps = close x ``scale``,
     the shares proxy); None with too few names to weight."""
@@ -119,7 +168,7 @@ def _cap_weighted_baskets(r: pd.DataFrame, px: pd.DataFrame, scale: pd.Series, p
     return mo.basket_returns(r[names], wl, ws)
 
 
-def momentum_sections(h: History, days: list[pd.Timestamp], params: dict) -> dict[pd.Timestamp, tuple[dict, Legs]]:
+def momentum_sections(h: History, days: list[pd.Timestamp], params: dict, story_z: float) -> dict[pd.Timestamp, tuple[dict, Legs]]:
     """The momentum section and the baskets of each date.
 
     Scores, equal-weight baskets and their returns are computed once over the history; the
@@ -130,6 +179,8 @@ def momentum_sections(h: History, days: list[pd.Timestamp], params: dict) -> dic
     ----------
     params : dict
         :class:`nightdesk.settings.MomentumSettings` as a dict.
+    story_z : float
+        |L/S z| of a momentum story: the event studies are computed for such days only.
 
     Raises
     ------
@@ -169,20 +220,19 @@ def momentum_sections(h: History, days: list[pd.Timestamp], params: dict) -> dic
             cw = {"long_ret_pct": c.long_ret_pct, "short_ret_pct": c.short_ret_pct, "ls_ret_pct": c.ls_ret_pct, "ls_z": c.ls_z}
         index_ret_pct = 100 * float(ret_1d.at[day, "SPY"])
         ls = baskets["ls_ret"].dropna()
-        panel_hist, panel_paths = _event_study(ls, baskets["long_ret"].reindex(ls.index), params)
-        umd_hist, _ = _event_study(umd_all.loc[:day], None, {**params, "trigger_ls_pct": -4.0})
         umd_day = float(md.factors["mom"].get(day, np.nan)) if day in md.factors.index else None
+        history, panel_paths = _history(ls, baskets["long_ret"].reindex(ls.index), umd_all.loc[:day], stats, params, story_z,
+                                        umd_day if umd_day is not None and np.isfinite(umd_day) else None)
         mtum, spy = (ret_1d[t].get(day) if t in ret_1d else None for t in ("MTUM", "SPY"))
         cum = (1 + ls.iloc[-756:]).cumprod()
         counts, edges = np.histogram(100 * ls.to_numpy(), bins=60)
         q = panel_paths.quantile([0.25, 0.5, 0.75], axis=1).T if panel_paths.shape[1] else pd.DataFrame()
         section = {
             **asdict(stats),
-            "regime": mo.regime(stats.ls_z, index_ret_pct),
             "cap_weighted": cw,
             "index_ret_pct": index_ret_pct,
-            "params": {k: params[k] for k in ("lookback_days", "skip_days", "quantile", "min_price_usd", "z_window_days")},
-            "history": {"panel": panel_hist, "umd": umd_hist},
+            "params": {k: params[k] for k in ("lookback_days", "skip_days", "quantile", "min_price_usd", "z_window_days", "decluster_days")},
+            "history": history,
             "worst_days": [clean(r) for r in mo.worst_days(baskets).to_dict(orient="records")],
             "cross_check": {
                 "umd_pct": umd_day,
@@ -253,9 +303,12 @@ def rotation_sections(h: History, days: list[pd.Timestamp], legs: dict[pd.Timest
         out_of, into = ro.rank_rotation(pd.concat([sec.assign(kind="sector"), th.assign(kind="theme")]))
         mix = ro.leg_sector_mix(legs[d].w_long, legs[d].w_short, maps[d]["sector"])
         hist = share.loc[:d].iloc[-(window_days + 1) :]
+        ranks = {f"{col}_rank": dict(zip(("low", "high", "of"), ro.rank_of_last(breadth[col].loc[:d].iloc[-window_days:].to_numpy(float))))
+                 for col in ("breadth_pct_beating_index", "ew_minus_cw_pct")}
         out[d] = clean(
             {
                 **breadth.loc[d].to_dict(),
+                **ranks,
                 **{f: int(breadth.at[d, f]) for f in ("advancers", "decliners", "n_members")},
                 "sectors": _rows(sec),
                 "industry_groups": _rows(ro.group_rows(ig_panels[snapshot[d]], d)),
@@ -296,6 +349,7 @@ def letf_sections(h: History, days: list[pd.Timestamp], options: dict[pd.Timesta
             masks[snap] = lf.universe_masks(md.reference, maps[day])
         stocks = lf.pass_through(f, lf.universe_weights(masks[snap], caps_prev.loc[day]))
         gamma = lf.gamma_per_1pct_usd(f)
+        scenarios = lf.scenario_flows(f)
         daily = pd.Series({s: totals[s].rebalance_total_usd for s in [*earlier[day], day]})
         ok = f[f["status"] == "ok"]
         a = aum[day]
@@ -303,7 +357,7 @@ def letf_sections(h: History, days: list[pd.Timestamp], options: dict[pd.Timesta
         weighted_age = float((age * ok["aum_prev_usd"]).sum() / ok["aum_prev_usd"].sum()) if len(ok) else None
         opts = options.get(day)
         dealer = lf.dealer_gamma_per_1pct_usd(opts, float(md.px_close.at[day, "SPY"]), day) if opts is not None and "SPY" in md.px_close.columns else None
-        letf_gamma_total = float(gamma.sum())
+        letf_gamma_total = float(gamma[gamma.index.isin(lf.equity_proxies(f))].sum())  # = the +1% scenario: one arithmetic
         out[day] = clean(
             {
                 **asdict(tot),
@@ -314,7 +368,7 @@ def letf_sections(h: History, days: list[pd.Timestamp], options: dict[pd.Timesta
                 "gamma_by_underlying": {k: v for k, v in gamma.sort_values().items()},
                 "dealer_gamma_per_1pct_usd": dealer,
                 "net_gamma_per_1pct_usd": None if dealer is None else dealer - letf_gamma_total,
-                "scenarios": lf.scenario_flows(f).to_dict(orient="records"),
+                "scenarios": scenarios.to_dict(orient="records"),
                 "week_repeat_flow_usd": lf.week_repeat_flow_usd(daily),
                 "last5_total_usd": {d.date().isoformat(): v for d, v in daily.items()},
                 "aum_as_of": {"oldest": str(a["aum_anchor_date"].min().date()), "newest": str(a["aum_anchor_date"].max().date()), "aum_weighted_age_days": weighted_age},
@@ -388,7 +442,9 @@ def flows_sections(flows: pd.DataFrame | None, simulated: bool, days: list[pd.Ti
                 **january[day],
                 "available": True,
                 "simulated": bool(simulated),
-                **asdict(fd),
+                **{k: v for k, v in asdict(fd).items() if not k.endswith("_rank")},
+                "retail_rank": dict(zip(("low", "high", "of"), fd.retail_rank)),
+                "inst_rank": dict(zip(("low", "high", "of"), fd.inst_rank)),
                 "retail_top_buys": [{"ticker": k, "net_usd": v} for k, v in buys.items()],
                 "retail_top_sells": [{"ticker": k, "net_usd": v} for k, v in sells.items()],
                 "favourites": list(fav.index),

@@ -19,7 +19,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from nightdesk import __version__, facts
 from nightdesk.marketdata.calendar import sessions_between
-from nightdesk.marketdata.registry import MarketDataBatch, get_provider
+from nightdesk.marketdata.registry import MarketDataBatch, provider_from_settings
 from nightdesk.narrative.compose import compose_notes
 from nightdesk.settings import Settings
 from nightdesk.rendering.outputs import publish_note, write_archive
@@ -150,7 +150,7 @@ def backfill(start: dt.date, end: dt.date, provider: str | None = None, langs: l
     """
     settings = settings or Settings()
     langs = list(langs or settings.langs)
-    prov = get_provider(provider or settings.provider, data_dir=settings.data_dir, flows_seed=settings.flows_seed)
+    prov = provider_from_settings(settings, provider or settings.provider)
     first, last = prov.coverage()
     days = [d for d in sessions_between(max(start, first), min(end, last))]
     t0 = time.perf_counter()

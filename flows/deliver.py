@@ -15,9 +15,11 @@ from prefect.states import Failed
 
 from nightdesk.mail_headers import HeaderValueError
 from nightdesk.delivery.message import mail_template
+from nightdesk.delivery.links import ReaderLinks, edition_summary, sending_problems
 from nightdesk.delivery.published import PublishedNoteError, read_published, verify_published
 from nightdesk.delivery.send import DeliveryReport, deliver
 from nightdesk.delivery.store import LANGUAGES, StoreError, connect, list_subscribers
+from nightdesk.delivery.tokens import Tokens
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
 from nightdesk.narrative.compose import email_summary, note_from_json
 from nightdesk.rendering.outputs import pdf_name
@@ -50,14 +52,33 @@ def make_transport(settings: Settings, date: str):
         raise DeliveryError(f"outbox {outbox_folder(settings, date)}: {exc.strerror}") from None
 
 
-def summary_name(lang: str) -> str:
-    """The composed note an edition's email summarises (bilingual subscribers get the English one)."""
-    return f"note.{'en' if lang == 'bilingual' else lang}.json"
+def reader_links(settings: Settings) -> ReaderLinks | None:
+    """Signed per-subscriber links to ``nightdesk web`` when ``web.secret_key`` is set.
+
+    Without it the outbox transport keeps the old unsigned ``delivery.unsubscribe_url`` links (a
+    demo); an SMTP send is refused, as it is with placeholder addresses (one line per problem).
+    """
+    d, w = settings.delivery, settings.web
+    if d.transport == "smtp":
+        problems = sending_problems(from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, base_url=w.base_url,
+                                    base_url_set="base_url" in w.model_fields_set)
+        if w.secret_key is None:
+            problems.append("web.secret_key is not set: export NIGHTDESK_WEB__SECRET_KEY (it signs the unsubscribe links)")
+        if problems:
+            raise DeliveryError("refusing to send by SMTP: " + "; ".join(problems))
+    if w.secret_key is None:
+        return None
+    return ReaderLinks(w.base_url, Tokens(w.secret_key.get_secret_value()), d.unsubscribe_mailto)
 
 
-def edition_files(lang: str) -> tuple[str, str]:
-    """What one subscriber language needs from the published folder: its PDF and summary."""
-    return pdf_name(lang), summary_name(lang)
+def summary_langs(lang: str) -> list[str]:
+    """The composed notes an edition's email summarises: the bilingual body is English and 繁體, as its PDF."""
+    return ["en", "zh-Hant"] if lang == "bilingual" else [lang]
+
+
+def edition_files(lang: str) -> tuple[str, ...]:
+    """What one subscriber language needs from the published folder: its PDF and composed notes."""
+    return (pdf_name(lang), *(f"note.{x}.json" for x in summary_langs(lang)))
 
 
 def deliver_published(date: str, settings: Settings) -> DeliveryReport:
@@ -75,20 +96,24 @@ def deliver_published(date: str, settings: Settings) -> DeliveryReport:
         raise DeliveryError(str(exc)) from None
     if not (folder / "facts.json").is_file():
         raise DeliveryError(f"no published note for {date} in {folder}: run `nightdesk run --date {date}` first")
+    links = reader_links(settings)
+    base_url = settings.web.base_url if links is not None else None
     verify_published(folder, date)  # every published file, not only what this run attaches: a damaged folder sends nothing
     engine = connect(d.db_url, lock_wait_s=d.db_lock_wait_s)
     langs = sorted({s.language for s in list_subscribers(engine, status="active")}, key=LANGUAGES.index)
     note = read_published(folder, date, {lang: edition_files(lang) for lang in langs})
     templates = {}
     for lang, files in note.files.items():
-        pdf, text = files[pdf_name(lang)], files[summary_name(lang)]
-        try:
-            summary = email_summary(note_from_json(text.decode("utf-8")))
-        except ValueError as exc:  # a file that matches its manifest but is not a note: a bug upstream
-            raise DeliveryError(f"{note.folder / summary_name(lang)}: {exc}") from None
-        templates[lang] = mail_template(summary, pdf, note_date=date, language=lang)
+        parts = []
+        for x in summary_langs(lang):
+            try:
+                parts.append(email_summary(note_from_json(files[f"note.{x}.json"].decode("utf-8"))))
+            except ValueError as exc:  # a file that matches its manifest but is not a note: a bug upstream
+                raise DeliveryError(f"{note.folder / f'note.{x}.json'}: {exc}") from None
+        summary = edition_summary(parts, note_date=date, base_url=base_url)
+        templates[lang] = mail_template(summary, files[pdf_name(lang)], note_date=date, language=lang)
     return deliver(engine, date, templates=templates, unavailable=note.missing, transport=make_transport(settings, date),
-                   from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, unsubscribe_url=d.unsubscribe_url,
+                   from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, unsubscribe_url=links or d.unsubscribe_url,
                    rate_per_s=d.rate_per_s, max_attempts=d.max_attempts, claim_lease_s=d.claim_lease_s, lock_wait_s=d.db_lock_wait_s)
 
 

@@ -16,10 +16,11 @@ from prefect.cache_policies import NO_CACHE
 
 from nightdesk import __version__, facts
 from nightdesk.analytics.quality import DataQualityError
+from nightdesk.flows.data import update_store_task
 from nightdesk.facts import FactsRecord
 from nightdesk.marketdata.base import DataError, MarketData
 from nightdesk.marketdata.calendar import is_session, why_not_session
-from nightdesk.marketdata.registry import get_provider, load_market_data, resolve_date
+from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
 from nightdesk.narrative.compose import Note, compose_notes
 from nightdesk.rendering.outputs import publish_note, write_archive
 from nightdesk.rendering.pdf import prepare_fonts
@@ -44,7 +45,7 @@ def _retry_io(task, task_run, state) -> bool:
 def fetch(provider: Any, day: dt.date | None, snap: bool, settings: Settings) -> MarketData:
     """Resolve the session and load its market data (``provider``: a name or a Provider)."""
     if isinstance(provider, str):
-        provider = get_provider(provider, data_dir=settings.data_dir, flows_seed=settings.flows_seed)
+        provider = provider_from_settings(settings, provider)
     session = resolve_date(provider, day, snap=snap)
     return load_market_data(provider, session, history_days=settings.history_days, options_dir=settings.options_dir)
 
@@ -82,7 +83,9 @@ def _artifact(record: FactsRecord, info: dict) -> None:
         key="nightdesk-note",
         markdown=(f"## {record.meta.date}\n\n{info['headline']}\n\n| figure | value |\n|---|---|\n"
                   f"| L/S % | {m.ls_ret_pct:.2f} |\n| L/S z | {m.ls_z:.2f} |\n| breadth % | {r.breadth_pct_beating_index:.1f} |\n"
-                  f"| LETF flow $bn | {l.rebalance_total_usd / 1e9:.2f} |\n\nOutputs: `{info['folder']}`"),
+                  f"| LETF flow $bn | {l.rebalance_total_usd / 1e9:.2f} |\n\nStory: {record.story.primary}\n\n"
+                  + "".join(f"**Stale input:** {x.input} as of {x.as_of} ({x.age_days} days; limit {x.limit_days})\n\n" for x in record.meta.stale_inputs)
+                  + f"Outputs: `{info['folder']}`"),
         description=f"nightdesk note {record.meta.date}",
     )
 
@@ -99,7 +102,10 @@ def regenerate_note(date: dt.date | None = None, provider: Any = None, langs: li
     notes = compose(record, langs)
     info = publish(record, notes, settings)
     _artifact(record, info)
-    get_run_logger().info("published %s: %s", record.meta.date, info["headline"])
+    logger = get_run_logger()
+    for x in record.meta.stale_inputs:
+        logger.warning("%s: input %s is %d days old (as of %s; limit %d days)", record.meta.date, x.input, x.age_days, x.as_of, x.limit_days)
+    logger.info("published %s: %s", record.meta.date, info["headline"])
     return {"date": record.meta.date.isoformat(), **info}
 
 
@@ -117,6 +123,8 @@ def nightly_note(provider: Any = None, settings: Settings | None = None, today: 
     deadline = time.monotonic() + settings.late_data_window_s
     while True:
         try:
+            if (provider or settings.provider) == "store":
+                update_store_task(settings, today)  # append tonight's closes, then the note reads the store
             return regenerate_note(today, provider, None, False, settings)
         except (DataError, DataQualityError) as exc:
             late = "beyond the provider's data" in str(exc) or "not complete" in str(exc)

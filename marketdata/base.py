@@ -46,7 +46,13 @@ class MarketData:
     provider : str
         Provider name.
     sources : dict
-        Input name -> attribution line for the data appendix.
+        Input name -> attribution line for the data appendix (names sources, never file paths).
+    survivorship_biased : bool
+        True when the price universe holds only today's members (no delisted names): the
+        bundled sample, and the yfinance provider and a store seeded from it, which use its tickers.
+    as_of : dict
+        Input name -> the date its data describes (see :mod:`marketdata.staleness`: ``prices``,
+        ``membership``, ``reference``, ``letf_aum``, ``factors``, ``flows``).
     """
 
     date: dt.date
@@ -60,6 +66,8 @@ class MarketData:
     provider: str
     sources: dict[str, str] = field(default_factory=dict)
     options: pd.DataFrame | None = None
+    as_of: dict[str, dt.date] = field(default_factory=dict)
+    survivorship_biased: bool = False
 
 
 class Provider(Protocol):

@@ -31,6 +31,27 @@ def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
     return [ts.date() for ts in nyse().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))]
 
 
+def last_closed_session(now: dt.datetime, *, settle_s: float = 0.0) -> dt.date:
+    """The latest session whose close (early closes included) is at least ``settle_s`` before ``now`` (aware).
+
+    A source asked during a session returns the session's running price as its 'close'; this is
+    the last session whose close is final.
+
+    Examples
+    --------
+    >>> last_closed_session(dt.datetime(2026, 8, 3, 19, 59, tzinfo=dt.timezone.utc))  # 15:59 in New York
+    datetime.date(2026, 7, 31)
+    >>> last_closed_session(dt.datetime(2026, 8, 3, 20, 0, tzinfo=dt.timezone.utc))
+    datetime.date(2026, 8, 3)
+    """
+    cal = nyse()
+    stamp = pd.Timestamp(now).tz_convert("UTC") - pd.Timedelta(seconds=settle_s)
+    day = cal.date_to_session(pd.Timestamp(stamp.date()), direction="previous")
+    while cal.session_close(day) > stamp:
+        day = cal.previous_session(day)
+    return day.date()
+
+
 def why_not_session(day: dt.date) -> str:
     """Human reason a date is not a session: weekend or the holiday's name."""
     if day.weekday() >= 5:

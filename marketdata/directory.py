@@ -16,7 +16,8 @@ Layout (columns are checked on load; errors name the file and what is wrong):
 ``ff_factors_daily.parquet``
     optional: index ``date``; ``mkt_rf,smb,hml,rf,mom`` in percent.
 ``flows.csv``
-    optional vendor flows: ``date,ticker,bucket,retail_buy_usd,retail_sell_usd,inst_buy_usd,inst_sell_usd``.
+    optional vendor flows: ``date,ticker,bucket,retail_buy_usd,retail_sell_usd,inst_buy_usd,inst_sell_usd``
+    (used when ``settings.flows.source`` is ``auto`` or ``vendor``; see :mod:`marketdata.flows_source`).
 
 Reference files missing from a vendor directory are taken from the bundled sample.
 """
@@ -29,8 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from nightdesk.marketdata.base import DataError
-from nightdesk.marketdata.flows_io import read_vendor_flows
-from nightdesk.marketdata.simulated import simulate_flows
+from nightdesk.marketdata.flows_source import FlowsConfig, flows_source_line, load_flows
 
 MAX_FILE_BYTES = 1_000_000_000
 SAMPLE_DIR = Path(str(resources.files("nightdesk.marketdata") / "sample"))
@@ -119,11 +119,11 @@ def read_reference_csv(path: Path) -> pd.DataFrame:
 class DirectoryProvider:
     """Prices and reference data from a directory laid out as in this module's docstring."""
 
-    def __init__(self, root: Path, *, name: str, flows_seed: int = 20260204, simulate_flows_if_missing: bool = True):
+    def __init__(self, root: Path, *, name: str, flows_seed: int = 20260204, flows: FlowsConfig | None = None):
         self.root = Path(root)
         self.name = name
-        self.flows_seed = flows_seed
-        self.simulate_flows_if_missing = simulate_flows_if_missing
+        self.flows_config = flows or FlowsConfig(seed=flows_seed)
+        self.survivorship_biased = self.root == SAMPLE_DIR  # the sample holds 2026 members only
         if not self.root.is_dir():
             raise DataError(f"data directory {self.root} does not exist")
         self._prices: pd.DataFrame | None = None
@@ -156,16 +156,20 @@ class DirectoryProvider:
         return out
 
     def flows(self, start: dt.date, end: dt.date, ret_1d: pd.DataFrame) -> tuple[pd.DataFrame | None, bool]:
-        path = self.root / "flows.csv"
-        if path.exists():
-            check_file_size(path)
-            flows = read_vendor_flows(path, known_tickers=set(ret_1d.columns))
-            return flows[(flows["date"] >= pd.Timestamp(start)) & (flows["date"] <= pd.Timestamp(end))], False
-        if not self.simulate_flows_if_missing:
-            return None, False
-        return simulate_flows(ret_1d, seed=self.flows_seed, start=pd.Timestamp(start), end=pd.Timestamp(end)), True
+        for folder in (self.flows_config.dir, self.root):
+            if folder is not None and (folder / "flows.csv").exists():
+                check_file_size(folder / "flows.csv")
+        result = load_flows(self.flows_config, start, end, ret_1d, px_close=lambda: self.prices(start, end), provider_dir=self.root)
+        return result.frame, result.simulated
 
     def sources(self) -> dict[str, str]:
-        if self.root == SAMPLE_DIR:
-            return dict(SAMPLE_SOURCES)
-        return {k: f"vendor files in {self.root}" if k in ("prices",) else v for k, v in SAMPLE_SOURCES.items()}
+        out = dict(SAMPLE_SOURCES)
+        if self.root != SAMPLE_DIR:
+            out["prices"] = "vendor drop: adjusted closes"
+            for fname in REFERENCE_COLUMNS:  # reference files the drop brings replace the sample's
+                if (self.root / fname).exists():
+                    out[fname.removesuffix(".csv")] = "vendor drop"
+            if (self.root / "ff_factors_daily.parquet").exists():
+                out["factors"] = "vendor drop"
+        out["flows"] = flows_source_line(self.flows_config, self.root)
+        return out

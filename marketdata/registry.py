@@ -4,30 +4,65 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from nightdesk.marketdata.base import DataError, MarketData, Provider
 from nightdesk.marketdata.calendar import resolve_session
 from nightdesk.marketdata.directory import SAMPLE_DIR, DirectoryProvider
+from nightdesk.marketdata.flows_source import FlowsConfig
 from nightdesk.marketdata.options_io import load_options
+from nightdesk.marketdata.staleness import inputs_as_of
 
-PROVIDERS = ("sample", "parquet", "csv", "yfinance")
+if TYPE_CHECKING:
+    from nightdesk.settings import Settings
+
+PROVIDERS = ("sample", "parquet", "csv", "yfinance", "store")
 
 
-def get_provider(name: str, *, data_dir: Path | None = None, flows_seed: int = 20260204) -> Provider:
-    """Build a provider by name (``sample``, ``parquet``, ``csv``, ``yfinance``)."""
+def get_provider(name: str, *, data_dir: Path | None = None, flows_seed: int = 20260204, store_dir: Path | None = None,
+                 flows: FlowsConfig | None = None) -> Provider:
+    """Build a provider by name (``sample``, ``parquet``, ``csv``, ``yfinance``, ``store``).
+
+    ``store`` reads the store folder ``store_dir`` (or ``data_dir`` when that is not given);
+    ``flows`` selects the flow data (default: a vendor ``flows.csv`` in the provider's folder, else simulated).
+    """
+    flows = flows or FlowsConfig(seed=flows_seed)
     if name == "sample":
-        return DirectoryProvider(SAMPLE_DIR, name="sample", flows_seed=flows_seed)
+        return DirectoryProvider(SAMPLE_DIR, name="sample", flows=flows)
     if name in ("parquet", "csv"):
         if data_dir is None:
             raise DataError(f"provider '{name}' needs a data directory (--data-dir or NIGHTDESK_DATA_DIR)")
-        return DirectoryProvider(data_dir, name=name, flows_seed=flows_seed)
+        return DirectoryProvider(data_dir, name=name, flows=flows)
     if name == "yfinance":
         from nightdesk.marketdata.yfinance_provider import YFinanceProvider
 
-        return YFinanceProvider(flows_seed=flows_seed)
+        return YFinanceProvider(flows=flows)
+    if name == "store":
+        from nightdesk.marketdata.store_provider import StoreProvider
+
+        root = store_dir or data_dir
+        if root is None:
+            raise DataError("provider 'store' needs the store folder (settings store.dir, NIGHTDESK_STORE__DIR)")
+        return StoreProvider(root, flows=flows)
     raise DataError(f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def flows_config(settings: "Settings") -> FlowsConfig:
+    """The flow selection ``settings.flows`` describes."""
+    f = settings.flows
+    return FlowsConfig(source=f.source, dir=f.dir, seed=settings.flows_seed, vendor_name=f.vendor_name,
+                       rtat_api_key=f.rtat_api_key.get_secret_value() if f.rtat_api_key else None, rtat_url=f.rtat_url,
+                       finra_url=f.finra_url, fetch_missing=f.fetch_missing, retail_notional_usd=f.retail_notional_usd,
+                       timeout_s=settings.refresh.timeout_s)
+
+
+def provider_from_settings(settings: "Settings", name: str | None = None) -> Provider:
+    """The provider ``settings`` configure (``name`` overrides ``settings.provider``), with its flow selection
+    and, for ``store``, the store folder."""
+    return get_provider(name or settings.provider, data_dir=settings.data_dir, flows_seed=settings.flows_seed,
+                        store_dir=settings.store.dir, flows=flows_config(settings))
 
 
 def resolve_date(provider: Provider, day: dt.date | None, *, snap: bool = False) -> dt.date:
@@ -90,6 +125,8 @@ class MarketDataBatch:
             else:
                 flows = flows[(flows["date"] >= lo) & (flows["date"] <= hi)].reset_index(drop=True)
         ref = self._ref
+        as_of = inputs_as_of(day, px_close=px, sectors=ref["sectors"], reference=ref["reference"], letf_registry=ref["letf_registry"],
+                             factors=ref["factors"], flows=flows)
         return MarketData(
             date=day,
             px_close=px,
@@ -102,6 +139,8 @@ class MarketDataBatch:
             provider=self.provider.name,
             sources=self.provider.sources(),
             options=load_options(self.options_dir, day),
+            as_of=as_of,
+            survivorship_biased=bool(getattr(self.provider, "survivorship_biased", False)),
         )
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from nightdesk.marketdata.base import DataError
 from nightdesk.marketdata.directory import SAMPLE_DIR, DirectoryProvider
+from nightdesk.marketdata.flows_source import FlowsConfig
 
 
 def _yf():
@@ -24,9 +25,25 @@ def _yf():
 class YFinanceProvider(DirectoryProvider):
     """Same universe as the sample, prices downloaded live."""
 
-    def __init__(self, *, flows_seed: int = 20260204):
-        super().__init__(SAMPLE_DIR, name="yfinance", flows_seed=flows_seed)
-        self._tickers = list(pd.read_parquet(SAMPLE_DIR / "prices.parquet").columns)
+    def __init__(self, *, flows_seed: int = 20260204, flows: FlowsConfig | None = None, tickers: list[str] | None = None):
+        super().__init__(SAMPLE_DIR, name="yfinance", flows_seed=flows_seed, flows=flows)
+        self._tickers = tickers or list(pd.read_parquet(SAMPLE_DIR / "prices.parquet").columns)
+        self.survivorship_biased = tickers is None  # the sample's tickers: 2026 members only
+
+    def download(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Adjusted closes for ``start..end`` only (what ``nightdesk data update`` asks for)."""
+        yf = _yf()
+        try:
+            raw = yf.download(self._tickers, start=start.isoformat(), end=(end + dt.timedelta(days=1)).isoformat(),
+                              auto_adjust=True, progress=False, threads=True)
+        except Exception as exc:  # network errors come in many types
+            raise DataError(f"provider 'yfinance': download failed ({exc.__class__.__name__}: {exc}); are we offline?") from None
+        if raw is None or raw.empty:
+            raise DataError(f"provider 'yfinance': no closes returned for {start}..{end}; are we offline?")
+        close = raw["Close"] if isinstance(raw.columns, pd.MultiIndex) else raw
+        close.index = pd.DatetimeIndex(close.index.date, name="date")
+        close.columns.name = None
+        return close.astype("float64")
 
     def _all_prices(self) -> pd.DataFrame:
         if self._prices is None:

@@ -1,7 +1,10 @@
-"""Compose the note's text from the facts record, per language.
+"""Compose each edition's words from the facts record: the plan (:mod:`narrative.plan`) rendered
+with the message catalog (``messages.toml``) and the glossary, per language.
 
-Glossary terms are rendered as private-use tokens first, so OpenCC (zh-Hant -> zh-Hans)
-never touches them; the tokens are then swapped for the glossary entry of the edition.
+English and Traditional Chinese (Taiwan) are written in the catalog. Simplified Chinese
+(mainland) is the Traditional text with glossary terms held as private-use tokens, converted by
+OpenCC (tw2sp), the tokens swapped for the glossary's Simplified entries, and Taiwan wording
+replaced by the mainland list (``tw2cn.toml``).
 """
 from __future__ import annotations
 
@@ -13,13 +16,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-import jinja2
-
-from nightdesk.facts.record import EventStudy, FactsRecord
+from nightdesk.facts.record import FactsRecord, ThemeRow
 from nightdesk.narrative import formatting as fm
+from nightdesk.narrative import plan as pl
 
 LANGS = ("en", "zh-Hant", "zh-Hans")
 _TOKEN = re.compile("\ue000([^\ue001]+)\ue001")
+_TERM_REF = re.compile(r"\[\[([a-z_0-9]+)\]\]")
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,17 @@ class Note:
     """All the words of one edition."""
 
     lang: str
+    story: str
+    story_label: str
     title: str
     dateline: str
     headline: str
     takeaways: list[str]
+    key_figures: list[list[str]]
     sections: list[Section]
+    bottom_line: list[str]
+    captions: dict[str, str]
+    chart_source: str
     methods: list[str]
     disclaimer_title: str
     disclaimer: str
@@ -49,16 +58,36 @@ class Note:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- tables
+
+
+def _toml(name: str) -> dict:
+    return tomllib.loads((resources.files("nightdesk.narrative") / name).read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def glossary() -> dict[str, dict]:
     """The finance glossary (``narrative/glossary.toml``)."""
-    return tomllib.loads((resources.files("nightdesk.narrative") / "glossary.toml").read_text(encoding="utf-8"))
+    return _toml("glossary.toml")
+
+
+@lru_cache(maxsize=1)
+def messages() -> dict[str, dict]:
+    """The message catalog (``narrative/messages.toml``)."""
+    return _toml("messages.toml")
 
 
 @lru_cache(maxsize=1)
 def disclaimers() -> dict[str, dict]:
     """Risk disclaimers (``narrative/disclaimer.toml``)."""
-    return tomllib.loads((resources.files("nightdesk.narrative") / "disclaimer.toml").read_text(encoding="utf-8"))
+    return _toml("disclaimer.toml")
+
+
+@lru_cache(maxsize=1)
+def tw2cn() -> list[tuple[str, str]]:
+    """Taiwan wording -> mainland wording (``narrative/tw2cn.toml``), longest first."""
+    pairs = _toml("tw2cn.toml")["tw2cn"]
+    return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
 
 
 @lru_cache(maxsize=1)
@@ -82,8 +111,19 @@ def term(key: str, lang: str, table: str = "terms") -> str:
     return entry[_col(lang)]
 
 
+def _tok(table: str, key: str) -> str:
+    return f"\ue000{table}:{key}\ue001"
+
+
+def to_mainland(text: str) -> str:
+    """Simplified text with Taiwan wording replaced by mainland wording."""
+    for tw, cn in tw2cn():
+        text = text.replace(tw, cn)
+    return text
+
+
 def _finish(text: str, lang: str) -> str:
-    """Convert zh-Hant to zh-Hans where needed and resolve glossary tokens."""
+    """zh-Hant text with glossary tokens -> the edition's text."""
     if lang == "zh-Hans":
         text = _opencc().convert(text).replace("「", "“").replace("」", "”")
 
@@ -91,152 +131,178 @@ def _finish(text: str, lang: str) -> str:
         table, _, key = m.group(1).partition(":")
         return term(key, lang, table)
 
-    return _TOKEN.sub(swap, text)
-
-
-@lru_cache(maxsize=len(LANGS))
-def _env(lang: str) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nightdesk.templates", "narrative"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    zh = lang != "en"
-    money_lang = lang
-    tok = (lambda table, key: f"\ue000{table}:{key}\ue001") if zh else (lambda table, key: term(key, "en", table))
-    env.globals.update(
-        P="\n\n",
-        t=lambda key: (term(key, "en"), tok("terms", key))[zh] if key in glossary()["terms"] else term(key, lang),
-        sector=lambda name: tok("sectors", name),
-        underlying=lambda proxy: tok("underlyings", proxy) if proxy in glossary()["underlyings"] else proxy,
-        when=lambda w: {"am": ("mostly in the morning", "多在早盤"), "pm": ("mostly in the afternoon", "多在午盤"), "spread": ("spread through the day", "分散於全日")}[w][zh],
-    )
-    env.filters.update(
-        pct=fm.pct,
-        apct=lambda v: fm.pct(v, signed=False),
-        sigma=fm.sigma,
-        asigma_zh=lambda v: fm.num(v, signed=False),
-        ordinal=fm.ordinal,
-        ordinal1=lambda v: fm.ordinal(max(1, round(v))),
-        int0=lambda v: f"{round(v):d}",
-        int1=lambda v: f"{max(1, round(v)):d}",
-        pp=lambda v: fm.num(v) + "pp",
-        app=lambda v: fm.num(v, signed=False) + "pp",
-        pp_zh=lambda v: fm.num(v),
-        app_zh=lambda v: fm.num(v, signed=False),
-        usd=lambda v: fm.usd(v, money_lang),
-        usd_signed=lambda v: fm.usd(v, money_lang, signed=True),
-        corr=lambda v: fm.corr(v) if fm.is_finite(v) else ("n/a" if not zh else "不適用"),
-        longdate=lambda d: fm.long_date(d, lang),
-    )
-    return env
-
-
-def _paragraphs(text: str) -> list[str]:
-    out = []
-    for p in re.split(r"\n\s*\n", text.strip()):
-        if p.strip():
-            p = re.sub(r"\s*\n\s*", "" if _is_cjk(p) else " ", p.strip())
-            out.append(re.sub(r" {2,}", " ", p))
-    return out
-
-
-def _is_cjk(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
-METHODS = {
-    "en": {
-        "momentum": "Momentum: S&P 500 members, 12-1 month price momentum ({lookback}/{skip} sessions), top vs bottom {q:.0%}, equal-weight, rebalanced monthly; σ over the trailing {zw} sessions. Events: {rule}; {n} events since {since} (panel) and {nu} since {su} (Ken French UMD).",
-        "rotation": "Rotation: GICS sectors point in time (snapshot {snap}); breadth = share of members beating SPY; cap weights rolled from 2024-12 market caps by price; themes from a versioned list.",
-        "letf": "Leveraged ETFs: {n} funds, flow = AUM·L·(L−1)·r at the close (model estimate); AUM anchors dated {old} to {new}, rolled by each fund's price; {x} funds excluded. Index flows passed to members by market cap.",
-        "flows": "Flows: {src}.",
-        "flags": "Data quality: {n} observations excluded in the window ({checks}); on the date: {today}.",
-        "bias": "The price sample holds today's index members only (survivorship-biased); returns of delisted names are missing.",
-    },
-    "zh": {
-        "momentum": "動能：S&P 500成分股，12-1個月價格動能（{lookback}/{skip}個交易日），前後{q:.0%}等權重，每月再平衡；標準差以過去{zw}個交易日計。事件條件：{rule}；樣本自{since}年起{n}次，Ken French UMD自{su}年起{nu}次。",
-        "rotation": "類股輪動：GICS類股採時點資料（{snap}快照）；市場廣度為跑贏SPY之成分股比例；市值權重以2024年12月市值依股價推算；主題籃子依版本化清單。",
-        "letf": "槓桿型ETF：{n}檔基金，收盤再平衡金額＝AUM·L·(L−1)·r（模型估算）；資產規模基準日{old}至{new}，依各基金價格推算；排除{x}檔。指數型資金流依市值分配至成分股。",
-        "flows": "資金流：{src}。",
-        "flags": "數據品質：期間內排除{n}筆觀測值（{checks}）；當日：{today}。",
-        "bias": "價格樣本僅含現有成分股（存活者偏差），已下市個股報酬不在其中。",
-    },
-}
-
-
-CHECK_NAMES_ZH = {"stale_close": "收盤價停滯", "split_like_jump": "疑似未還原分割", "non_session": "非交易日", "duplicate_date": "重複日期", "bad_value": "異常值"}
-SOURCES_ZH = {
-    "prices": "價格：Yahoo Finance還原收盤價（GitHub公開資料集dsturdy/Factor_Attribution），2015-01-02至2026-08-03；僅供說明之樣本，含存活者偏差",
-    "sectors": "類股：S&P 500成分股GICS分類快照，2012-12-27至2026-08-08（datasets/s-and-p-500-companies，ODC-PDDL）",
-    "reference": "市值與指數權重：2024年12月（Kaggle S&P 500 stocks，CC0）",
-    "letf_registry": "槓桿型ETF名錄：整理自公開ETF資料表，資產規模日期2019年至2026年10月",
-    "factors": "因子：Kenneth R. French Data Library每日Fama-French因子及動能因子（UMD），202604 CRSP版本",
-}
+    text = _TOKEN.sub(swap, text)
+    return to_mainland(text) if lang == "zh-Hans" else text
 
 
 _HANT_TERMS = ("動能因子", "動能", "報酬", "標準差", "再平衡", "資產規模", "槓桿型ETF", "多頭部位", "類股", "市場廣度", "檔")
 
 
-def _tokenise_terms(text: str) -> str:
-    """Mark glossary terms written out in zh-Hant prose so the zh-Hans edition takes its own entry."""
+def localise(text: str, lang: str) -> str:
+    """zh-Hant text from data (theme names) in the edition's language: glossary terms from the
+    glossary, the rest through OpenCC and the mainland list. English passes through unchanged."""
+    if lang == "en":
+        return text
     by_hant = {v["hant"]: k for k, v in glossary()["terms"].items()}
     for word in _HANT_TERMS:
-        text = text.replace(word, f"\ue000terms:{by_hant[word]}\ue001")
+        text = text.replace(word, _tok("terms", by_hant[word]))
+    return _finish(text, lang)
+
+
+# ---------------------------------------------------------------- rendering a plan
+
+
+def _message(key: str, lang: str) -> str:
+    section, _, name = key.partition(".")
+    try:
+        text = messages()[section][name]["en" if lang == "en" else "hant"]
+    except KeyError:
+        raise KeyError(f"messages.toml has no {key!r}") from None
+    if lang == "en":
+        return _TERM_REF.sub(lambda m: term(m.group(1), "en"), text)
+    return _TERM_REF.sub(lambda m: _tok("terms", m.group(1)), text)
+
+
+def _group_name(row, lang: str) -> str:
+    if isinstance(row, ThemeRow) or getattr(row, "kind", None) == "theme":
+        return row.name_en if lang == "en" else row.name_zh
+    return term(row.key, lang, "sectors") if lang == "en" else _tok("sectors", row.key)
+
+
+def _value(v, lang: str) -> str:
+    """A value of the plan as the edition writes it (zh: Traditional with glossary tokens)."""
+    zh = lang != "en"
+    money_lang = "zh-Hant" if zh else "en"
+    if v is None:
+        return ""
+    if isinstance(v, pl.Msg):
+        return _render(v, lang)
+    if isinstance(v, pl.Pct):
+        return fm.pct(v.v, signed=v.signed)
+    if isinstance(v, pl.Pp):
+        return fm.num(v.v, signed=v.signed) + (_tok("terms", "percentage_point") if zh else "pp")
+    if isinstance(v, pl.Sigma):
+        if zh and v.prose:
+            return f"{fm.num(v.v, signed=False)}個{_tok('terms', 'std_dev')}"
+        return fm.sigma(v.v, signed=v.signed)
+    if isinstance(v, pl.Usd):
+        return fm.usd(v.v, money_lang, signed=v.signed)
+    if isinstance(v, pl.Int):
+        return f"{v.v:,}"
+    if isinstance(v, pl.Year):
+        return str(v.v)
+    if isinstance(v, pl.Corr):
+        return fm.corr(v.v) if fm.is_finite(v.v) else ("不適用" if zh else "n/a")
+    if isinstance(v, pl.Ordinal):
+        return str(round(v.v)) if zh else fm.ordinal(v.v)
+    if isinstance(v, pl.Nth):
+        return str(v.k) if zh else f"{fm.ordinal(v.k)}-{v.word}"
+    if isinstance(v, pl.Group):
+        return _group_name(v.row, lang)
+    if isinstance(v, pl.Sector):
+        return _tok("sectors", v.key) if zh else term(v.key, "en", "sectors")
+    if isinstance(v, pl.Underlying):
+        known = v.proxy in glossary()["underlyings"]
+        return (_tok("underlyings", v.proxy) if zh else term(v.proxy, "en", "underlyings")) if known else v.proxy
+    if isinstance(v, pl.Literal_):
+        return v.s
+    if isinstance(v, pl.Date):
+        return fm.long_date(v.d, "zh-Hant" if zh else "en")
+    if isinstance(v, pl.Term):
+        return _tok("terms", v.key) if zh else term(v.key, "en")
+    if isinstance(v, pl.Entry):
+        known = v.key in glossary()[v.table]
+        return (_tok(v.table, v.key) if zh else term(v.key, "en", v.table)) if known else v.key.replace("_", " ")
+    if isinstance(v, pl.Join):
+        parts = [_value(x, lang) for x in v.items]
+        if zh or len(parts) < 2:
+            return "、".join(parts)
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    raise TypeError(f"cannot render {v!r}")
+
+
+def _render(msg: pl.Msg, lang: str) -> str:
+    template = _message(msg.key, lang)
+    values = {k: _value(v, lang) for k, v in msg.args.items()}
+    try:
+        return template.format_map(values)
+    except KeyError as exc:
+        raise KeyError(f"message {msg.key!r} needs {exc} from the plan") from None
+
+
+def sentence(msg: pl.Msg, lang: str) -> str:
+    """A message of the plan as a finished sentence of the edition."""
+    text = _finish(_render(msg, lang), lang)
+    text = re.sub(r" {2,}", " ", text).strip()
+    if lang == "en" and text[:1].islower():
+        text = text[0].upper() + text[1:]
     return text
 
 
-def localise(text: str, lang: str) -> str:
-    """zh-Hant text (labels, methods) in the edition's language: glossary terms from the glossary,
-    the rest through OpenCC. English passes through unchanged."""
-    return text if lang == "en" else _finish(_tokenise_terms(text), lang)
+def _paragraph(msgs: list[pl.Msg], lang: str) -> str:
+    return ("" if lang != "en" else " ").join(sentence(x, lang) for x in msgs)
 
 
-def _rule_text(h: EventStudy, lang: str) -> str:
-    """The event rule of the history block, in words."""
-    if lang == "en":
-        if h.rule_kind == "z":
-            return f"L/S z ≤ {fm.num(h.z_fallback, signed=True)} (the % rule found too few days)"
-        long = f" and long leg ≤ {fm.pct(h.trigger_long_pct)}" if h.trigger_long_pct is not None else ""
-        return f"L/S ≤ {fm.pct(h.trigger_ls_pct)}{long}"
-    if h.rule_kind == "z":
-        return f"多空組合標準化分數≤{fm.num(h.z_fallback)}（百分比條件之樣本不足）"
-    long = f"且多頭部位≤{fm.pct(h.trigger_long_pct)}" if h.trigger_long_pct is not None else ""
-    return f"多空組合≤{fm.pct(h.trigger_ls_pct)}{long}"
+# ---------------------------------------------------------------- Data & methods
 
 
 def _methods(f: FactsRecord, lang: str) -> list[str]:
-    ph = METHODS["en" if lang == "en" else "zh"]
-    m, l, fl, meta = f.momentum, f.letf, f.flows, f.meta
-    p = m.params
-    flags = meta.flags
+    mo, l, fl, meta = f.momentum, f.letf, f.flows, f.meta
+    p = mo.params
     zh = lang != "en"
-    checks = ("、" if zh else ", ").join(f"{CHECK_NAMES_ZH.get(k, k) if zh else k.replace('_', ' ') + ' '}{v}" for k, v in flags.by_check.items()) or ("無" if zh else "none")
-    today = ("、" if zh else ", ").join(f"{x.ticker}（{CHECK_NAMES_ZH.get(x.check, x.check)}）" if zh else f"{x.ticker} ({x.check.replace('_', ' ')})" for x in flags.on_date) or ("無" if zh else "none")
-    src = meta.sources.get("flows", "")
-    if lang != "en" and fl.simulated:
-        src = "模擬數據：依真實價格以固定種子產生之合成散戶／機構資金流，僅供說明"
-    panel, umd = m.history.panel, m.history.umd
-    lines = [
-        ph["momentum"].format(lookback=p.lookback_days, skip=p.skip_days, q=p.quantile, zw=p.z_window_days,
-                              rule=_rule_text(panel, lang), n=panel.n_events, since=panel.since_year, nu=umd.n_events, su=umd.since_year),
-        ph["rotation"].format(snap=f.rotation.sector_snapshot.isoformat()),
-        ph["letf"].format(n=l.n_funds, old=l.aum_as_of.oldest.isoformat(), new=l.aum_as_of.newest.isoformat(), x=l.n_excluded),
-        ph["flows"].format(src=src),
-        ph["flags"].format(n=flags.n_window, checks=checks, today=today),
-        ph["bias"],
-    ]
-    if lang == "en":
-        lines += [f"Source — {k}: {v}." for k, v in meta.sources.items() if k != "flows"]
+    say = lambda key, **args: sentence(pl.m(key, **args), lang)  # noqa: E731
+    lines = [say("methods.momentum", lookback=pl.Int(p.lookback_days), skip=pl.Int(p.skip_days), q=pl.Pct(100 * p.quantile, signed=False),
+                 zw=pl.Int(p.z_window_days))]
+    h = mo.history
+    if h.panel is not None and h.umd is not None:
+        lines.append(say("methods.events", rule=pl._rule(h.panel.rule), n=pl.Int(h.panel.n_events), year=pl.Year(h.panel.since_year),
+                         un=pl.Int(h.umd.n_events), uy=pl.Year(h.umd.since_year), urule=pl._rule(h.umd.rule, umd=True), gap=pl.Int(p.decluster_days)))
+    elif h.side is not None:
+        lines.append(say("methods.no_match", z=pl.Sigma(mo.ls_z)))
     else:
-        lines += [f"資料來源—{SOURCES_ZH.get(k, v) if meta.provider == 'sample' else v}。" for k, v in meta.sources.items() if k != "flows"]
+        lines.append(say("methods.no_events", z=pl.Sigma(mo.ls_z), level=pl.Sigma(f.story.thresholds.momentum_z)))
+    lines.append(say("methods.rotation", snap=pl.Literal_(f.rotation.sector_snapshot.isoformat())))
+    lines.append(say("methods.letf", n=pl.Int(l.n_funds), old=pl.Literal_(l.aum_as_of.oldest.isoformat()), new=pl.Literal_(l.aum_as_of.newest.isoformat()),
+                     x=pl.Int(l.n_excluded)))
+    if not fl.available:
+        lines.append(say("methods.flows_none"))
+    elif fl.simulated:
+        lines.append(say("methods.flows_simulated"))
+    else:
+        lines.append(say("methods.flows_real", source=pl.Literal_(meta.sources.get("flows", ""))))
+    flags = meta.flags
+    checks = pl.Join(tuple(pl.m("methods.count", what=pl.Entry("checks", k), n=pl.Int(v)) for k, v in flags.by_check.items()))
+    today = pl.Join(tuple(pl.m("methods.flagged", ticker=pl.Literal_(x.ticker), what=pl.Entry("checks", x.check)) for x in flags.on_date))
+    none = pl.m("methods.none")
+    lines.append(say("methods.flags", n=pl.Int(flags.n_window), checks=checks if flags.by_check else none, today=today if flags.on_date else none))
+    if meta.stale_inputs:
+        items = pl.Join(tuple(pl.m("methods.stale_item", what=pl.Entry("inputs", x.input), date=pl.Literal_(x.as_of.isoformat()), age=pl.Int(x.age_days),
+                                   limit=pl.Int(x.limit_days)) for x in meta.stale_inputs))
+        lines.append(say("methods.stale", items=items))
+    if meta.survivorship_biased:
+        lines.append(say("methods.bias"))
+    for key, text in meta.sources.items():
+        if key == "flows":
+            continue
+        shown = SOURCES_ZH.get(key, text) if zh and meta.provider == "sample" else text
+        lines.append(say("methods.source", label=pl.Entry("sources", key), text=pl.Literal_(shown)))
     return lines
 
 
+SOURCES_ZH = {
+    "prices": "Yahoo Finance還原收盤價（GitHub公開資料集dsturdy/Factor_Attribution），2015-01-02至2026-08-03；僅供說明之樣本，含存活者偏差",
+    "sectors": "標普500成分股GICS分類快照，2012-12-27至2026-08-08（datasets/s-and-p-500-companies，ODC-PDDL）",
+    "reference": "市值與指數權重：2024年12月（Kaggle S&P 500 stocks，CC0）",
+    "letf_registry": "整理自公開ETF資料表，資產規模日期2019年至2026年10月",
+    "factors": "Kenneth R. French Data Library每日Fama-French因子及動能因子（UMD），202604 CRSP版本",
+}
+
+
+# ---------------------------------------------------------------- the edition
+
+
 def compose_note(facts: FactsRecord, lang: str) -> Note:
-    """Render every piece of text of one edition from ``facts``.
+    """Every piece of text of one edition of ``facts``.
 
     Parameters
     ----------
@@ -245,47 +311,55 @@ def compose_note(facts: FactsRecord, lang: str) -> Note:
     """
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; choose from {', '.join(LANGS)}")
-    module = _env(lang).get_template("en.j2" if lang == "en" else "zh.j2").module
-    fin = lambda s: _finish(s, lang)  # noqa: E731
-    sections = []
-    for key in ("momentum", "rotation", "letf", "flows"):
-        paras = [fin(p) for p in _paragraphs(str(getattr(module, key)(facts)))]
-        watch_prefix = term("watch", lang)
-        watch = next((p for p in paras if p.startswith(watch_prefix)), "")
-        sections.append(Section(key=key, title=term(f"sec_{key}", lang), paragraphs=[p for p in paras if p != watch], watch=watch))
+    p = pl.plan(facts)
+    say = lambda msg: sentence(msg, lang)  # noqa: E731
+    sections = [
+        Section(key=s.key, title=term(f"sec_{s.key}", lang), paragraphs=[_paragraph(par, lang) for par in s.paragraphs],
+                watch=say(s.watch) if s.watch is not None else "")
+        for s in p.sections
+    ]
     d = disclaimers()
     col = "en" if lang == "en" else "hant"
-    disclaimer = d["full"][col] if lang != "zh-Hans" else fin(d["full"]["hant"])
-    email = d["email"][col] if lang != "zh-Hans" else [fin(x) for x in d["email"]["hant"]]
+    disclaimer = d["full"][col] if lang != "zh-Hans" else _finish(d["full"]["hant"], lang)
+    email = d["email"][col] if lang != "zh-Hans" else [_finish(x, lang) for x in d["email"]["hant"]]
     return Note(
         lang=lang,
-        title=fin(str(module.title(facts)).strip()),
-        dateline=fin(str(module.dateline(facts)).strip()),
-        headline=fin(_paragraphs(str(module.headline(facts)))[0]),
-        takeaways=[fin(x.strip()) for x in str(module.takeaways(facts)).splitlines() if x.strip()],
+        story=p.story,
+        story_label=say(p.story_label),
+        title=say(p.title),
+        dateline=say(pl.m("dateline.text", date=pl.Date(facts.meta.date))),
+        headline=say(p.headline),
+        takeaways=[say(x) for x in p.takeaways],
+        key_figures=[[say(label), _finish(_value(v, lang), lang)] for label, v in p.key_figures],
         sections=sections,
-        methods=[localise(x, lang) for x in _methods(facts, lang)],
+        bottom_line=[say(x) for x in p.bottom_line],
+        captions={k: say(v) for k, v in p.captions.items()},
+        chart_source=term("source", lang, "chart_labels").format(src=term(facts.meta.provider, lang, "providers")),
+        methods=_methods(facts, lang),
         disclaimer_title=term("risk_disclaimer", lang),
         disclaimer=disclaimer,
         email_disclaimer=email,
-        labels={k: term(k, lang) for k in ("key_takeaways", "data_methods", "simulated", "desk", "see_disclaimer", "col_stock", "col_flow", "col_via_index", "col_direct")},
+        labels={k: term(k, lang) for k in ("key_takeaways", "data_methods", "simulated", "desk", "see_disclaimer", "col_stock", "col_flow",
+                                           "col_via_index", "col_direct", "sec_bottom", "key_figures", "read_online")},
     )
+
+
+def compose_notes(facts: FactsRecord, langs: list[str]) -> dict[str, Note]:
+    """Every edition of ``langs``, composed once (rendering and email read them)."""
+    return {lang: compose_note(facts, lang) for lang in langs}
 
 
 def as_text(note: Note) -> str:
     """Plain-text rendering of an edition (golden snapshots, plain-text email, review)."""
     lines = [note.title, note.dateline, "", note.headline, "", note.labels["key_takeaways"]]
     lines += [f"- {t}" for t in note.takeaways]
+    lines += ["", note.labels["key_figures"]] + [f"  {k}: {v}" for k, v in note.key_figures]
     for i, s in enumerate(note.sections, start=1):
         lines += ["", f"{i}. {s.title}"] + s.paragraphs + ([s.watch] if s.watch else [])
+    lines += ["", note.labels["sec_bottom"], " ".join(note.bottom_line) if note.lang == "en" else "".join(note.bottom_line)]
     lines += ["", note.labels["data_methods"]] + [f"- {m}" for m in note.methods]
     lines += ["", note.disclaimer_title, note.disclaimer]
     return "\n".join(lines) + "\n"
-
-
-def compose_notes(facts: FactsRecord, langs: list[str]) -> dict[str, Note]:
-    """Every edition of ``langs``, composed once (rendering and email read them)."""
-    return {lang: compose_note(facts, lang) for lang in langs}
 
 
 def note_to_json(note: Note) -> str:

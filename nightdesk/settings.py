@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from nightdesk.mail_headers import check_address, check_from_addr, check_url
@@ -35,6 +36,20 @@ class MomentumSettings(_Strict):
     trigger_z_fallback: float = Field(-4.0, description="trigger when too few days meet the % rule")
     min_events: int = Field(3, ge=1, description="below this count the z fallback is used")
     decluster_days: int = Field(21, ge=1, description="one event per this many sessions")
+
+
+class StorySettings(_Strict):
+    """Thresholds that pick the story of the day and guard the note's sentences (NOTE_SPEC: story of the day)."""
+
+    momentum_z: float = Field(2.0, gt=0, description="|L/S z| at or beyond this: a momentum crash or rally")
+    index_pct: float = Field(2.0, gt=0, description="|index return| at or beyond this (%): an index selloff or rally")
+    breadth_extreme_pctile: float = Field(5.0, gt=0, lt=50, description="breadth at or below this percentile of its past year (or at or above 100 minus it): a rotation day")
+    group_z: float = Field(2.5, gt=0, description="a sector or theme with |z| at or beyond this: a rotation day")
+    lead_share_pct: float = Field(60.0, gt=50, le=100, description="a leg 'leads' the L/S move when it carries at least this share of it")
+    flat_index_pct: float = Field(1.0, gt=0, description="|index return| below this (%): the index was flat ('only', de-grossing)")
+    broad_breadth_pct: float = Field(60.0, gt=50, lt=100, description="share of members beating the index at or above this: broad gains (de-grossing)")
+    extreme_rank_pctile: float = Field(2.0, gt=0, lt=50, description="at or below this percentile (or at or above 100 minus it) a figure is given as a rank")
+    history_direction_pct: float = Field(1.0, ge=0, description="a one-month median L/S after past events beyond this (%) counts as a direction in the bottom line")
 
 
 class SmtpSettings(_Strict):
@@ -95,6 +110,128 @@ class DeliverySettings(_Strict):
         return Path(".nightdesk") / "outbox" / note_date
 
 
+class StoreSettings(_Strict):
+    """The local market-data store (``provider = "store"``) and where ``nightdesk data update`` gets new sessions."""
+
+    dir: Path = Field(Path("data/store"), description="store folder: manifest.json, prices/<year>.*.arrow, ref/*")
+    source: Literal["yfinance", "parquet", "csv", "sample"] = Field("yfinance", description="where new sessions come from")
+    source_dir: Path | None = Field(None, description="vendor drop folder for source parquet/csv (marketdata/directory.py layout)")
+    min_coverage: float = Field(0.9, gt=0, le=1, description="a new session needs closes for this share of index members")
+
+
+class FlowsSettings(_Strict):
+    """Which retail/institutional flow data the note uses; only ``simulated`` (and ``auto`` without files) is synthetic."""
+
+    source: Literal["auto", "simulated", "vendor", "finra", "rtat", "none"] = Field(
+        "auto", description="auto: vendor flows.csv in dir (or the provider's folder) when present, else simulated")
+    dir: Path | None = Field(None, description="flows data root: flows.csv, finra/CNMSshvolYYYYMMDD.txt, rtat/*.csv")
+    vendor_name: str = Field("vendor flow data", description="how the note names the vendor of flows.csv")
+    rtat_api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(k) if (k := os.environ.get("NASDAQ_DATA_LINK_API_KEY")) else None,
+        description="Nasdaq Data Link key: NIGHTDESK_FLOWS__RTAT_API_KEY, else NASDAQ_DATA_LINK_API_KEY")
+    rtat_url: str = "https://data.nasdaq.com/api/v3/datatables/NDAQ/RTAT10.json"
+    finra_url: str = "https://cdn.finra.org/equity/regsho/daily"
+    fetch_missing: bool = Field(True, description="finra/rtat: download days missing from dir (needs the network)")
+    retail_notional_usd: float = Field(3.0e10, gt=0, description="rtat: daily retail notional the activity shares are scaled to")
+
+
+class RefreshSource(_Strict):
+    """One reference input's refresh: adapter, optional vendor file, endpoint and schedule."""
+
+    source: str = Field(..., description="adapter name (see marketdata/refresh.py) or 'file'")
+    file: Path | None = Field(None, description="vendor file that replaces the adapter (source = 'file')")
+    url: str | None = Field(None, description="endpoint override (tests point it at a local server)")
+    cron: str = Field(..., description="schedule, America/New_York")
+
+
+class MembershipRefresh(RefreshSource):
+    source: str = "datasets-github"
+    cron: str = "0 7 * * 1"
+
+
+class CapsRefresh(RefreshSource):
+    source: str = "sec"
+    cron: str = "0 7 * * 2"
+
+
+class LetfAumRefresh(RefreshSource):
+    source: str = "yahoo"
+    cron: str = "0 7 * * 1-5"
+
+
+class FactorsRefresh(RefreshSource):
+    source: str = "french"
+    cron: str = "0 7 1,15 * *"
+
+
+class RefreshSettings(_Strict):
+    """Reference data refreshes: index membership, shares/caps, LETF AUM, Ken French factors."""
+
+    membership: MembershipRefresh = MembershipRefresh()
+    caps: CapsRefresh = CapsRefresh()
+    letf_aum: LetfAumRefresh = LetfAumRefresh()
+    factors: FactorsRefresh = FactorsRefresh()
+    sec_user_agent: str = Field("nightdesk research-note generator admin@nightdesk.invalid",
+                                description="SEC asks for a name and contact e-mail in the User-Agent")
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class StalenessSettings(_Strict):
+    """Maximum age (calendar days before the note date) of each input before the note calls it stale."""
+
+    prices: int = Field(4, ge=0)
+    membership: int = Field(100, ge=0)
+    reference: int = Field(100, ge=0, description="shares / market caps")
+    letf_aum: int = Field(35, ge=0)
+    factors: int = Field(75, ge=0)
+    flows: int = Field(4, ge=0)
+
+
+class WebSettings(_Strict):
+    """The readers' web service (``nightdesk web``): archive, subscribe, unsubscribe, preferences."""
+
+    base_url: str = Field("http://127.0.0.1:8080", description="public URL of the service as readers see it (behind the proxy)")
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8080, ge=1, le=65535, description="bind port")
+    secret_key: SecretStr | None = Field(None, description="signs every token; only from NIGHTDESK_WEB__SECRET_KEY, never a file")
+    forwarded_allow_ips: str = Field("127.0.0.1", description="proxies whose X-Forwarded-For/-Proto are trusted (uvicorn)")
+    confirm_max_age_s: int = Field(172800, ge=60, description="a confirmation link expires after this (48 h)")
+    subscribe_per_ip_per_hour: int = Field(10, ge=1, description="subscribe form posts accepted per client address")
+    requests_per_ip_per_minute: int = Field(300, ge=1, description="all requests per client address")
+    confirm_mails_per_address_per_day: int = Field(3, ge=1, description="confirmation mails one address can be sent")
+    outbox_dir: Path = Field(Path(".nightdesk/outbox"), description="confirmation mails when delivery.transport is 'outbox'")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        """An absolute http(s) URL without a trailing slash."""
+        if not url.startswith(("http://", "https://")) or "://" not in url or not url.split("://", 1)[1].strip("/"):
+            raise ValueError(f"{url!r} is not an absolute http(s) URL, e.g. https://notes.example.org")
+        return url.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        """At least 32 characters (e.g. ``python -c 'import secrets; print(secrets.token_urlsafe(32))'``)."""
+        if key is not None and len(key.get_secret_value()) < 32:
+            raise ValueError("shorter than 32 characters: make one with python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return key
+
+
+class _TomlWithoutSecrets(TomlConfigSettingsSource):
+    """The TOML file, refused when it holds the web secret key (secrets come from the environment only)."""
+
+    def __call__(self) -> dict:
+        data = super().__call__()
+        web = data.get("web")
+        if isinstance(web, dict) and "secret_key" in web:
+            raise ValidationError.from_exception_data("Settings", [{
+                "type": PydanticCustomError("secret_in_file", "a secret belongs in the environment (NIGHTDESK_WEB__SECRET_KEY), never in {path}",
+                                            {"path": str(self.toml_file_path)}),
+                "loc": ("web", "secret_key"), "input": "***"}])
+        return data
+
+
 class Settings(BaseSettings):
     """Everything configurable in nightdesk."""
 
@@ -103,8 +240,12 @@ class Settings(BaseSettings):
     output_dir: Path = Path("output")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nightdesk",
                             description="files derived once and reused: the charts' desubroutinized CJK fonts (about 75 MB)")
-    provider: Literal["sample", "parquet", "csv", "yfinance"] = "sample"
+    provider: Literal["sample", "parquet", "csv", "yfinance", "store"] = "sample"
     data_dir: Path | None = Field(None, description="directory for the parquet/csv providers")
+    store: StoreSettings = StoreSettings()
+    flows: FlowsSettings = Field(default_factory=FlowsSettings)
+    refresh: RefreshSettings = RefreshSettings()
+    staleness: StalenessSettings = StalenessSettings()
     options_dir: Path | None = Field(None, description="SPY option open interest, <dir>/<YYYY-MM-DD>.csv: enables dealer gamma (GEX)")
     langs: list[Lang] = ["en", "zh-Hant", "zh-Hans"]
     flows_seed: int = Field(20260204, description="seed of the simulated retail/institutional flows")
@@ -113,7 +254,9 @@ class Settings(BaseSettings):
     late_data_window_s: float = Field(5400.0, ge=0, description="how long the nightly run waits for the close to arrive")
     late_data_poll_s: float = Field(300.0, gt=0, description="wait between freshness checks")
     momentum: MomentumSettings = MomentumSettings()
+    story: StorySettings = StorySettings()
     delivery: DeliverySettings = DeliverySettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("cache_dir")
     @classmethod
@@ -131,4 +274,4 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_path = Path(os.environ.get("NIGHTDESK_CONFIG", "nightdesk.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_file=toml_path))

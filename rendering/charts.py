@@ -14,24 +14,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.dates import DateFormatter, MonthLocator, YearLocator  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#7f7f7f", "#D55E00"
 STYLE = {
-    "font.size": 8.5,
+    "font.size": 8,
+    "xtick.labelsize": 7.5,  # nothing under 7 pt in print: charts are drawn at the width they print at
+    "ytick.labelsize": 7.5,
+    "legend.fontsize": 7.5,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.color": "#dddddd",
     "grid.linewidth": 0.6,
     "axes.titleweight": "bold",
-    "axes.titlesize": 9.5,
+    "axes.titlesize": 8.5,
     "axes.titlelocation": "left",
     "axes.titley": 1.0,  # a fixed title position: no search for overlapping top-axis labels (there are none) on every draw
     "svg.fonttype": "none",  # text stays text: small, selectable SVG; fonts are embedded (subset) in the PDF
     "svg.hashsalt": "nightdesk",  # stable clip-path ids: the same facts give the same SVG bytes
 }
-SIZE = (6.4, 2.6)
+WIDTH_IN = 3.3
+"""Every chart is drawn at the width it prints at: half the A4 text width (two charts a row), and
+full width on a phone, where it is scaled up, not down."""
+SIZE = (WIDTH_IN, 1.75)
 FONTS = {"zh-Hans": ["Noto Sans CJK SC", "DejaVu Sans"]}  # Simplified glyph forms; every other edition uses TC
 DEFAULT_FONTS = ["Noto Sans CJK TC", "DejaVu Sans"]
 
@@ -62,19 +69,26 @@ def _bars(ax, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, *,
     return coll
 
 
-def source_line(fig: Figure, text: str) -> None:
-    """The source line under a chart."""
-    fig.text(0.0, -0.04, text, fontsize=6.5, color=GREY, ha="left", va="top", transform=fig.transFigure)
+def _date_axis(ax, x: np.ndarray) -> None:
+    """Few, short date ticks at the charts' width: years over more than 18 months, else quarters."""
+    span_days = int((x[-1] - x[0]).astype(int)) if len(x) > 1 else 0
+    if span_days > 550:
+        ax.xaxis.set_major_locator(YearLocator())
+        ax.xaxis.set_major_formatter(DateFormatter("%Y"))
+    else:
+        ax.xaxis.set_major_locator(MonthLocator(bymonth=(1, 4, 7, 10)))
+        ax.xaxis.set_major_formatter(DateFormatter("%Y-%m"))
 
 
 def ls_cumulative(dates: list[str], cum_pct: list[float], labels: dict, ax=None) -> Figure:
     """Cumulative L/S with the last day marked."""
     fig, ax = _fig() if ax is None else (ax.figure, ax)
     x = np.array(dates, dtype="datetime64[D]")
-    ax.plot(x, cum_pct, color=BLUE, lw=1.3)
+    ax.plot(x, cum_pct, color=BLUE, lw=1.2)
+    _date_axis(ax, x)
     ax.plot(x[-1], cum_pct[-1], marker="o", ms=6, color=RED, mec="black")
     # right of the marker: the line's last weeks run up to it from the left, so a label above or left of it sits on the line
-    ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(7, -2.5), textcoords="offset points", fontsize=7.5)  # baseline-anchored: the same spot in every language
+    ax.annotate(labels["today"], (x[-1], cum_pct[-1]), xytext=(6, -2.5), textcoords="offset points", fontsize=7.5)  # baseline-anchored: the same spot in every language
     ax.set_title(labels["ls_cum"])
     ax.axhline(0, color=GREY, lw=0.8)
     return fig
@@ -108,9 +122,10 @@ def forward_paths(q25: list[float], med: list[float], q75: list[float], labels: 
 
 
 def group_bars(names: list[str], values: list[float], title: str, ax=None) -> Figure:
-    """Horizontal bars sorted by value; negatives hatched so they read in grey print."""
+    """Horizontal bars sorted by value; negatives hatched so they read in grey print. The caller
+    picks the bars (a note shows at most a dozen)."""
     fig, ax = _fig() if ax is None else (ax.figure, ax)
-    fig.set_size_inches(6.4, 0.22 * len(names) + 0.8)
+    fig.set_size_inches(WIDTH_IN, 0.15 * len(names) + 0.65)
     order = np.argsort(values)
     v = np.asarray(values)[order]
     y = np.arange(len(v))  # positions, not category strings: two groups with one name must stay two bars
@@ -124,22 +139,12 @@ def group_bars(names: list[str], values: list[float], title: str, ax=None) -> Fi
     return fig
 
 
-def scenario_curve(moves_pct: list[float], flow_usd: list[float], labels: dict, ax=None) -> Figure:
-    """LETF flow (USD bn) against a uniform underlying move."""
-    fig, ax = _fig() if ax is None else (ax.figure, ax)
-    ax.plot(moves_pct, np.asarray(flow_usd) / 1e9, color=BLUE, marker="o")
-    ax.axhline(0, color=GREY, lw=0.8)
-    ax.axvline(0, color=GREY, lw=0.8)
-    ax.set_xlabel(labels["move"])
-    ax.set_title(labels["scen"])
-    return fig
-
-
 def intensity_history(dates: list[str], retail: list[float], inst: list[float], labels: dict, ax=None) -> Figure:
     """Retail and institutional net intensity over the past year, today marked."""
     fig, ax = _fig() if ax is None else (ax.figure, ax)
     x = np.array(dates, dtype="datetime64[D]")
-    ax.plot(x, retail, color=ORANGE, lw=1.0, label=labels["retail"])
+    ax.plot(x, retail, color=ORANGE, lw=0.9, label=labels["retail"])
+    _date_axis(ax, x)
     ax.plot(x, inst, color=BLUE, lw=1.0, ls="--", label=labels["inst"])
     ax.plot(x[-1], retail[-1], marker="o", color=ORANGE, mec="black")
     ax.plot(x[-1], inst[-1], marker="s", color=BLUE, mec="black")
@@ -152,7 +157,7 @@ def intensity_history(dates: list[str], retail: list[float], inst: list[float], 
 def sector_heatmap(names: list[str], table: list[list[float]], columns: list[str], title: str, ax=None) -> Figure:
     """Sector returns (rows) over day / 5d / 20d (columns), values printed in each cell."""
     fig, ax = _fig() if ax is None else (ax.figure, ax)
-    fig.set_size_inches(6.4, 0.24 * len(names) + 0.9)
+    fig.set_size_inches(WIDTH_IN, 0.17 * len(names) + 0.7)
     data = np.asarray(table, dtype=float)
     lim = np.nanmax(np.abs(data)) or 1.0
     ax.imshow(data, cmap="PuOr", vmin=-lim, vmax=lim, aspect="auto")
@@ -160,7 +165,7 @@ def sector_heatmap(names: list[str], table: list[list[float]], columns: list[str
     ax.set_yticks(range(len(names)), names)
     ax.grid(False)
     for (i, j), v in np.ndenumerate(data):
-        ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7, color="black" if abs(v) < 0.6 * lim else "white")
+        ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7.5, color="black" if abs(v) < 0.6 * lim else "white")
     ax.set_title(title)
     return fig
 
@@ -171,7 +176,8 @@ def breadth_history(dates: list[str], breadth_pct: list[float], title: str, ax=N
     x = np.array(dates, dtype="datetime64[D]")
     y = np.asarray(breadth_pct, dtype=float)
     avg = np.convolve(y, np.ones(20) / 20, mode="valid")
-    ax.plot(x, y, color=GREY, lw=0.6)
+    ax.plot(x, y, color=GREY, lw=0.5)
+    _date_axis(ax, x)
     ax.plot(x[19:], avg, color=BLUE, lw=1.4)
     ax.plot(x[-1], y[-1], marker="o", color=RED, mec="black")
     ax.axhline(50, color="black", lw=0.8, ls=":")

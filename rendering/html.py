@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from nightdesk.facts.record import FactsRecord
 from nightdesk.narrative.compose import Note
+from nightdesk.rendering.note_charts import story_chart
 from nightdesk.narrative.formatting import usd
 
 
@@ -31,8 +32,8 @@ def _env() -> jinja2.Environment:
 
 
 def css(*, screen: bool = True) -> str:
-    """The house stylesheet; ``screen`` adds the phone rules (left out of print HTML)."""
-    files = ["note.css", "screen.css"] if screen else ["note.css"]
+    """The house stylesheet; ``screen`` adds the phone rules and the navigation bar's (left out of print HTML)."""
+    files = ["note.css", "screen.css", "nav.css"] if screen else ["note.css"]
     return "\n".join((resources.files("nightdesk.templates") / f).read_text(encoding="utf-8") for f in files)
 
 
@@ -52,7 +53,8 @@ def svg_height_pct(svg: str) -> float:
     return 100.0 * h / w
 
 
-def render_note_html(facts: FactsRecord, notes: list[Note], charts: dict[str, dict[str, str]], *, pdf: bool = False) -> str:
+def render_note_html(facts: FactsRecord, notes: list[Note], charts: dict[str, dict[str, str]], *, pdf: bool = False,
+                     nav: dict | None = None) -> str:
     """One HTML document holding one or more editions (several = the bilingual edition).
 
     Parameters
@@ -61,9 +63,49 @@ def render_note_html(facts: FactsRecord, notes: list[Note], charts: dict[str, di
         Editions, in page order.
     charts : dict
         lang -> chart name -> SVG text (trusted: produced by :mod:`rendering.charts`).
+    nav : dict, optional
+        :func:`nav_context`: the links to the archive, the other editions and the neighbouring
+        sessions (screen HTML only; the note's content is the same with or without it).
     """
     safe = {lang: {k: Markup(v) for k, v in c.items()} for lang, c in charts.items()}
-    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css(screen=not pdf)), pdf=pdf)
+    return _env().get_template("note.html.j2").render(facts=facts, notes=notes, charts=safe, css=Markup(css(screen=not pdf)), pdf=pdf,
+                                                      story_chart=story_chart(facts), nav=nav)
+
+
+NAV_START, NAV_END = "<!--nightdesk:nav-->", "<!--/nightdesk:nav-->"
+"""Comments around the navigation in a note's HTML: the web service swaps in current links."""
+
+
+def nav_context(date: str, lang: str, *, langs: list[str], pdf_editions: list[str], prev: tuple[str, str] | None,
+                next_: tuple[str, str] | None) -> dict:
+    """What ``nav.html.j2`` needs for the note of ``date`` in ``lang``; every link is relative to
+    the note's folder, so it works from the files and from the web service alike.
+
+    ``prev`` / ``next_`` are ``(date, note file name)`` of the neighbouring published sessions.
+    """
+    from nightdesk.tables import site_text
+
+    words = site_text(lang)
+    return {
+        "start": Markup(NAV_START), "end": Markup(NAV_END), "lang": lang,
+        "archive": {"href": f"../index.html?lang={lang}", "label": words["archive"]},
+        "day": {"href": f"index.html?lang={lang}", "label": words["this_session"]},
+        "languages": [{"lang": x, "label": words[f"lang_name_{x}"], "href": f"note.{x}.html", "current": x == lang} for x in langs],
+        "pdfs": [{"label": words["pdf_bilingual"] if x == "bilingual" else f"{words['pdf']} · {words[f'lang_name_{x}']}",
+                  "href": f"note.{x}.pdf"} for x in pdf_editions],
+        "prev": {"href": f"../{prev[0]}/{prev[1]}", "label": words["prev_session"], "date": prev[0]} if prev else None,
+        "next": {"href": f"../{next_[0]}/{next_[1]}", "label": words["next_session"], "date": next_[0]} if next_ else None,
+    }
+
+
+def nav_css() -> str:
+    """The navigation bar's stylesheet alone (``nav.css``; part of :func:`css` for the screen)."""
+    return (resources.files("nightdesk.templates") / "nav.css").read_text(encoding="utf-8")
+
+
+def render_nav(nav: dict) -> str:
+    """The navigation bar alone (``nav.html.j2``), with its marker comments."""
+    return _env().get_template("nav.html.j2").render(nav=nav)
 
 
 def render_index(date: str, files: list[dict]) -> str:
@@ -72,5 +114,5 @@ def render_index(date: str, files: list[dict]) -> str:
 
 
 def render_archive(dates: list[dict]) -> str:
-    """Archive page listing every published date."""
+    """Archive page listing every published date (:func:`rendering.publish.archive_entries`)."""
     return _env().get_template("archive.html.j2").render(dates=dates, css=Markup(css()))

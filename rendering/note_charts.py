@@ -10,28 +10,46 @@ from nightdesk.rendering import charts as ch
 from nightdesk.rendering.svg_i18n import SvgWriter
 
 
+MONEY_UNIT_USD = {"en": 1e9, "zh-Hant": 1e8, "zh-Hans": 1e8}
+"""Money on chart axes as the edition's text writes it: $bn, 億美元 / 亿美元."""
+
+
+def story_chart(facts: FactsRecord) -> str:
+    """The chart that tells the day's story (page 1): the L/S path on a momentum or quiet day, the
+    distribution of daily L/S moves (today in the middle of it) on an index day, the groups'
+    z-scores on a rotation day."""
+    primary = facts.story.primary
+    if primary.startswith("index_"):
+        return "momentum_dist"
+    if primary == "rotation_day":
+        return "rotation_groups"
+    return "momentum_cum"
+
+
 def chart_specs(facts: FactsRecord, lang: str) -> dict[str, tuple[Callable, tuple]]:
     """Every chart of the note for ``lang``: name -> (chart function, its arguments), in page order."""
     lab = {k: term(k, lang, "chart_labels") for k in glossary()["chart_labels"]}
+    unit = MONEY_UNIT_USD[lang]
     m, r, l, fl = facts.momentum, facts.rotation, facts.letf, facts.flows
     ms = m.series
     out: dict[str, tuple[Callable, tuple]] = {}
     out["momentum_cum"] = (ch.ls_cumulative, (ms.ls_cum_dates, ms.ls_cum_pct, lab))
-    out["momentum_dist"] = (ch.ls_distribution, (ms.ls_hist_edges_pct, ms.ls_hist_counts, m.ls_ret_pct, lab["dist"].format(y=m.history.panel.since_year), lab))
+    out["momentum_dist"] = (ch.ls_distribution, (ms.ls_hist_edges_pct, ms.ls_hist_counts, m.ls_ret_pct, lab["dist"].format(y=m.ls_since.year), lab))
     if ms.fwd_path_med_pct:
-        out["momentum_fwd"] = (ch.forward_paths, (ms.fwd_path_q25_pct, ms.fwd_path_med_pct, ms.fwd_path_q75_pct, lab))
+        fwd = {**lab, "fwd": lab["fwd_up"] if m.history.side == "up" else lab["fwd"]}
+        out["momentum_fwd"] = (ch.forward_paths, (ms.fwd_path_q25_pct, ms.fwd_path_med_pct, ms.fwd_path_q75_pct, fwd))
     secs = [g for g in r.sectors if g.sufficient]
     out["rotation_heatmap"] = (ch.sector_heatmap, ([term(g.key, lang, "sectors") for g in secs],
                                                    [[g.ret_1d_pct, g.ret_5d_pct, g.ret_20d_pct] for g in secs], lab["heat_cols"], lab["heat"]))
     out["rotation_breadth"] = (ch.breadth_history, (r.series.breadth_dates, r.series.breadth_pct, lab["breadth"]))
-    groups = [g for g in [*r.sectors, *r.themes] if g.sufficient]
+    ranked = sorted((g for g in [*r.sectors, *r.themes] if g.sufficient and g.z is not None), key=lambda g: g.z)
+    groups = ranked if len(ranked) <= 12 else [*ranked[:6], *ranked[-6:]]  # the six lowest and six highest z
     names = [localise(g.name_en if lang == "en" else g.name_zh, lang) if isinstance(g, ThemeRow) else term(g.key, lang, "sectors") for g in groups]
     out["rotation_groups"] = (ch.group_bars, (names, [g.z for g in groups], lab["themes"]))
     top = l.by_underlying[:10]
-    out["letf_underlying"] = (ch.group_bars, ([term(u.proxy, lang, "underlyings") for u in top], [u.flow_usd / 1e9 for u in top], lab["letf"]))
+    out["letf_underlying"] = (ch.group_bars, ([term(u.proxy, lang, "underlyings") for u in top], [u.flow_usd / unit for u in top], lab["letf"]))
     stocks = l.top_stocks[:12]
-    out["letf_stocks"] = (ch.group_bars, ([x.ticker for x in stocks], [x.flow_usd / 1e9 for x in stocks], lab["top"]))
-    out["letf_scenarios"] = (ch.scenario_curve, ([s.move_pct for s in l.scenarios], [s.flow_usd for s in l.scenarios], lab))
+    out["letf_stocks"] = (ch.group_bars, ([x.ticker for x in stocks], [x.flow_usd / unit for x in stocks], lab["top"]))
     if fl.available:
         out["flows_intensity"] = (ch.intensity_history, (fl.series.dates, fl.series.retail, fl.series.inst, lab))
         if fl.retail_timing:
@@ -72,18 +90,16 @@ def chart_svgs(facts: FactsRecord, langs: list[str], writer: SvgWriter | None = 
     writer = writer or SvgWriter()
     base = langs[0]
     specs = {lang: chart_specs(facts, lang) for lang in langs}
-    sources = {lang: term("source", lang, "chart_labels").format(src=facts.meta.provider) for lang in langs}
     out: dict[str, dict[str, str]] = {lang: {} for lang in langs}
 
     def drawn(name: str, drawing_lang: str, pairs: dict[str, dict[str, str]]) -> dict[str, str]:
         """Chart ``name`` drawn in ``drawing_lang`` and written out in each language of ``pairs``."""
         draw, args = specs[drawing_lang][name]
-        key = repr((name, drawing_lang, args, sorted(pairs.items()), [sources[x] for x in sorted(pairs)]))
+        key = repr((name, drawing_lang, args, sorted(pairs.items())))
         if key not in writer.drawings:
             with ch.house_style(drawing_lang):
                 fig = draw(*args)
-                ch.source_line(fig, sources[drawing_lang])
-                labels = {x: {**pairs[x], sources[drawing_lang]: sources[x]} if x != drawing_lang else {} for x in pairs}
+                labels = {x: pairs[x] if x != drawing_lang else {} for x in pairs}
                 writer.drawings[key] = writer.write(fig, labels, {x: ch.fonts(x) for x in pairs}, prefix=name, base=drawing_lang)
         return writer.drawings[key]
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from nightdesk.facts.record import FactsRecord, to_json
 from nightdesk.narrative.compose import Note, note_to_json
-from nightdesk.rendering.html import render_archive, render_index, render_note_html
+from nightdesk.rendering.html import nav_context, render_archive, render_index, render_note_html
 from nightdesk.rendering.note_charts import chart_svgs
 from nightdesk.rendering.svg_i18n import SvgWriter
 from nightdesk.rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
-from nightdesk.rendering.publish import archive_entries, date_lock, manifest, promote, staging, write_json
+from nightdesk.rendering.publish import (
+    archive_entries, date_lock, manifest, neighbours, note_file, promote, published_dates, staging, write_json,
+)
 
 
 def pdf_name(edition: str) -> str:
@@ -20,8 +22,25 @@ def pdf_name(edition: str) -> str:
     return f"note.{edition}.pdf"
 
 
+def bilingual_pair(langs: list[str]) -> list[str]:
+    """The editions the bilingual PDF joins: English and 繁體 when both are rendered, else all."""
+    return ["en", "zh-Hant"] if {"en", "zh-Hant"} <= set(langs) else list(langs)
+
+
+def note_navs(output_dir: Path | None, date: str, langs: list[str]) -> dict[str, dict]:
+    """The navigation of each edition of ``date`` about to be published with ``langs``: links to the
+    archive, the other editions, the PDFs and the sessions published before and after it so far
+    (none when ``output_dir`` is None; the web service shows the current ones)."""
+    prev, next_ = neighbours(published_dates(output_dir), date) if output_dir is not None else (None, None)
+    pdfs = list(langs) + (["bilingual"] if len(bilingual_pair(langs)) > 1 else [])
+    return {lang: nav_context(date, lang, langs=list(langs), pdf_editions=pdfs,
+                              prev=(prev, note_file(Path(output_dir) / prev, lang)) if prev else None,
+                              next_=(next_, note_file(Path(output_dir) / next_, lang)) if next_ else None)
+            for lang in langs}
+
+
 def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, version: str, fontconfig: Path,
-                  svg_writer: SvgWriter | None = None) -> dict:
+                  svg_writer: SvgWriter | None = None, navs: dict[str, dict] | None = None) -> dict:
     """facts.json, charts/, note.<lang>.json/.html/.pdf, note.bilingual.pdf, index.html, manifest.json.
 
     ``notes``: each edition's composed text (:func:`nightdesk.narrative.compose.compose_notes`),
@@ -29,7 +48,8 @@ def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, v
 
     ``fontconfig`` is :func:`rendering.pdf.chart_fontconfig`'s file (the fonts of the PDF's charts);
     ``svg_writer`` (:class:`~nightdesk.rendering.svg_i18n.SvgWriter`) may be shared by the dates of a
-    backfill chunk: its memos then serve every date.
+    backfill chunk: its memos then serve every date. ``navs`` (:func:`note_navs`) puts each HTML
+    edition's navigation bar in (the PDFs have none).
 
     Returns
     -------
@@ -53,7 +73,8 @@ def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, v
         timings["compose_and_charts"] = time.perf_counter() - t0
         docs = {}
         for lang in langs:
-            (folder / f"note.{lang}.html").write_text(render_note_html(facts, [notes[lang]], {lang: charts[lang]}), encoding="utf-8")
+            (folder / f"note.{lang}.html").write_text(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, nav=(navs or {}).get(lang)),
+                                                      encoding="utf-8")
             t = time.perf_counter()
             docs[lang] = layout(render_note_html(facts, [notes[lang]], {lang: charts[lang]}, pdf=True), base_dir=folder)
             timings[f"layout_{lang}"] = time.perf_counter() - t
@@ -66,7 +87,7 @@ def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, v
         t = time.perf_counter()
         write_pdf(editions[lang], folder / pdf_name(lang))
         timings[f"pdf_{lang}"] = time.perf_counter() - t + timings.pop(f"layout_{lang}")
-    pair = ["en", "zh-Hant"] if {"en", "zh-Hant"} <= set(langs) else list(langs)
+    pair = bilingual_pair(langs)
     if len(pair) > 1:
         t = time.perf_counter()
         join_pdfs([folder / pdf_name(x) for x in pair], folder / pdf_name("bilingual"))
@@ -87,7 +108,8 @@ def publish_note(facts: FactsRecord, notes: dict[str, Note], output_dir: Path, *
     date = facts.meta.date.isoformat()
     with date_lock(output_dir, date):
         with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, svg_writer=svg_writer)
+            info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, svg_writer=svg_writer,
+                                 navs=note_navs(output_dir, date, list(notes)))
             target = promote(tmp, output_dir, date)
     return {**info, "folder": str(target)}
 

@@ -88,17 +88,94 @@ def write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def archive_entries(output_dir: Path) -> list[dict]:
-    """Published dates (newest first) with the headline from each ``facts.json``."""
+NOTE_LANGS = ("en", "zh-Hant", "zh-Hans")
+PDF_EDITIONS = ("en", "zh-Hant", "zh-Hans", "bilingual")
+_NOTE_KEYS = ("lang", "title", "dateline", "headline")
+_STORY_KEYS = ("story", "story_label")
+
+
+def published_dates(output_dir: Path) -> list[str]:
+    """Dates with a published note (a ``<date>/facts.json``), oldest first; staging folders excluded."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if DATE_RE.match(p.name) and (p / "facts.json").is_file())
+
+
+def neighbours(dates: list[str], date: str) -> tuple[str | None, str | None]:
+    """The published dates just before and just after ``date`` (which need not be in ``dates``).
+
+    >>> neighbours(["2026-02-02", "2026-02-04", "2026-02-05"], "2026-02-04")
+    ('2026-02-02', '2026-02-05')
+    >>> neighbours(["2026-02-02"], "2026-02-04")
+    ('2026-02-02', None)
+    """
+    before = [d for d in dates if d < date]
+    after = [d for d in dates if d > date]
+    return (before[-1] if before else None, after[0] if after else None)
+
+
+def edition_files(folder: Path) -> tuple[list[str], list[str]]:
+    """(languages with a ``note.<lang>.html``, PDF editions with a ``note.<edition>.pdf``) in ``folder``."""
+    folder = Path(folder)
+    return ([x for x in NOTE_LANGS if (folder / f"note.{x}.html").is_file()],
+            [x for x in PDF_EDITIONS if (folder / f"note.{x}.pdf").is_file()])
+
+
+def note_file(folder: Path, lang: str) -> str:
+    """The file a link to ``folder``'s note in ``lang`` should open: that edition, else the first
+    edition there, else the folder's index page."""
+    langs, _ = edition_files(folder)
+    return f"note.{lang}.html" if lang in langs else (f"note.{langs[0]}.html" if langs else "index.html")
+
+
+def _valid_note(obj: object, lang: str) -> bool:
+    return (isinstance(obj, dict) and obj.get("lang") == lang and all(isinstance(obj.get(k), str) for k in _NOTE_KEYS)
+            and all(isinstance(obj.get(k, ""), str) for k in _STORY_KEYS)
+            and isinstance(obj.get("takeaways"), list) and all(isinstance(t, str) for t in obj["takeaways"]))
+
+
+def note_summary(folder: Path, lang: str) -> dict:
+    """The day's story and headline in ``lang``: ``lang, story, story_label, title, dateline,
+    headline, takeaways`` and ``source``.
+
+    Read from ``note.<lang>.json`` (written by the narrative: ``source`` "note"; a note without a
+    ``story`` yet gets the generic label); without a valid one, a plain headline from ``facts.json``
+    (L/S momentum return and z-score; ``source`` "facts"); without that either, a placeholder
+    (``source`` "missing"). Values are plain text: templates escape them.
+    """
+    from nightdesk.narrative.formatting import long_date, pct, short_date, sigma
+    from nightdesk.tables import site_text
+
+    folder = Path(folder)
+    words = site_text(lang)
+    try:
+        note = json.loads((folder / f"note.{lang}.json").read_text(encoding="utf-8"))
+        if _valid_note(note, lang):
+            return {**{k: note[k] for k in _NOTE_KEYS}, "story": note.get("story", ""),
+                    "story_label": note.get("story_label") or words["story_generic"], "takeaways": list(note["takeaways"]), "source": "note"}
+    except (OSError, ValueError):
+        pass
+    base = {"lang": lang, "story": "", "story_label": words["story_generic"], "takeaways": []}
+    try:
+        facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
+        day = dt.date.fromisoformat(str(facts["meta"]["date"]))
+        m = facts["momentum"]
+        headline = words["fallback_headline"].format(ret_pct=pct(float(m["ls_ret_pct"])), z=sigma(float(m["ls_z"])))
+        return {**base, "title": words["fallback_title"].format(date=short_date(day, lang)), "dateline": long_date(day, lang),
+                "headline": headline, "source": "facts"}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {**base, "title": words["fallback_title"].format(date=folder.name), "dateline": folder.name,
+                "headline": words["incomplete"], "source": "missing"}
+
+
+def archive_entries(output_dir: Path, lang: str = "en") -> list[dict]:
+    """Published dates (newest first), each :func:`note_summary` in ``lang`` with ``date``, ``langs``
+    (HTML editions) and ``pdfs`` (PDF editions)."""
     out = []
-    for folder in sorted((p for p in Path(output_dir).iterdir() if p.is_dir() and DATE_RE.match(p.name)), reverse=True):
-        try:
-            facts = json.loads((folder / "facts.json").read_text(encoding="utf-8"))
-            m = facts["momentum"]
-            headline = f"L/S {m['ls_ret_pct']:+.1f}% ({m['ls_z']:+.1f}σ), {m['regime']}"
-        except (OSError, ValueError, KeyError):
-            headline = "(incomplete)"
-        out.append({"date": folder.name, "headline": headline})
+    for d in reversed(published_dates(output_dir)):
+        langs, pdfs = edition_files(Path(output_dir) / d)
+        out.append({**note_summary(Path(output_dir) / d, lang), "date": d, "langs": langs, "pdfs": pdfs})
     return out
 
 

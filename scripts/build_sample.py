@@ -16,10 +16,8 @@ Outputs (see ``marketdata/sample/README.md`` for columns):
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,18 +73,10 @@ def build_reference(shared: Path) -> pd.DataFrame:
 
 
 def _read_french(path: Path) -> pd.DataFrame:
-    """Parse a Ken French daily CSV (header lines, then ``YYYYMMDD, v, ...``)."""
-    lines = path.read_text(encoding="latin-1").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(","))
-    body = [lines[start]]
-    for line in lines[start + 1 :]:
-        if not line.strip() or not line.strip()[0].isdigit():
-            break
-        body.append(line)
-    frame = pd.read_csv(io.StringIO("\n".join(body)), index_col=0)
-    frame.index = pd.to_datetime(frame.index.astype(str), format="%Y%m%d")
-    frame.columns = [c.strip().lower().replace("-", "_") for c in frame.columns]
-    return frame.replace([-99.99, -999.0], np.nan)
+    """Parse a Ken French daily CSV (the refresh adapter's parser)."""
+    from nightdesk.marketdata.refresh import parse_french_csv
+
+    return parse_french_csv(path.read_text(encoding="latin-1"))[0]
 
 
 def build_factors(shared: Path) -> pd.DataFrame:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
+import shutil
 
 import pandas as pd
 import pytest
@@ -86,3 +88,70 @@ def published(tmp_path_factory, demo_record, chart_fonts):
     out = tmp_path_factory.mktemp("output")
     info = publish_note(demo_record, compose_notes(demo_record, ["en", "zh-Hant", "zh-Hans"]), out, version=__version__, fontconfig=chart_fonts)
     return out, info
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--live", action="store_true", default=False, help="run the tests marked 'live' against the real endpoints")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``live`` call real public endpoints: skipped unless ``--live`` (and then skipped without a network)."""
+    live = config.getoption("--live")
+    reason = "needs --live" if not live else None
+    if live and not _network():
+        reason = "no network"
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=f"live endpoint test: {reason}")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
+def _network() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("www.sec.gov", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def fixture_server():
+    """A local HTTP server (127.0.0.1) serving ``tests/fixtures/refresh`` by path: the adapters' stored bodies."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(FIXTURES / "refresh"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per test session (Debian's, driven by Playwright; no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which("chromium"):
+        pytest.fail("Debian chromium is not installed: run `bash scripts/install.sh --test`")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

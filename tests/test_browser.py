@@ -1,26 +1,9 @@
 """Each HTML edition in headless Chromium (Debian's, driven by Playwright; no browser download):
-no horizontal overflow at 1280 and 390 px, every chart drawn, no console errors."""
-import shutil
-
+no horizontal overflow at 1280 and 390 px, every chart drawn, no console errors. The browser is
+the session's (tests/conftest.py)."""
 import pytest
 
-pytestmark = pytest.mark.slow  # Prefect servers / a browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which("chromium"):
-        pytest.fail("Debian chromium is not installed: run `bash scripts/install.sh --test`")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+pytestmark = pytest.mark.slow  # a browser
 
 
 @pytest.mark.parametrize("width", [1280, 390])

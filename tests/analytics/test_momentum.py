@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from nightdesk.analytics import momentum as mo
+from nightdesk.facts.story import intensity
 
 
 def test_basket_returns_hand_checked():
@@ -42,21 +43,21 @@ def baskets(gate_report, sample_provider, sample_prices):
 
 def test_vaccine_day_is_extreme(baskets):
     s = mo.day_stats(baskets, pd.Timestamp("2020-11-09"))
-    assert s.move_class == "extreme" and s.ls_z < -4
+    assert intensity(s.ls_z) == "extreme" and s.ls_z < -4
     assert s.ls_ret_pct == pytest.approx(-21.5, abs=0.5)
     assert s.short_ret_pct > 15  # losers ripped
 
 
 def test_2026_02_04_crash(baskets):
     s = mo.day_stats(baskets, pd.Timestamp("2026-02-04"))
-    assert s.move_class == "crash"
+    assert intensity(s.ls_z) == "extreme" and s.ls_z < -3
     assert -7.0 < s.ls_ret_pct < -5.5 and s.long_ret_pct < -3 and s.short_ret_pct > 2
 
 
 def test_2025_04_09_tariff_pause_not_a_momentum_event(baskets):
     # both legs rose ~11%: a huge market day, a normal L/S day
     s = mo.day_stats(baskets, pd.Timestamp("2025-04-09"))
-    assert s.long_ret_pct > 9 and s.short_ret_pct > 9 and s.move_class == "normal"
+    assert s.long_ret_pct > 9 and s.short_ret_pct > 9 and intensity(s.ls_z) == "small"
 
 
 def test_correlation_with_french_umd(baskets, sample_provider):
@@ -74,10 +75,12 @@ def test_event_study_forward_window_inside_history():
     idx = pd.bdate_range("2020-01-01", periods=200)
     ls = pd.Series(0.001, index=idx)
     ls.iloc[[20, 25, 100]] = -0.10
-    events, kind = mo.find_events(ls, None, trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=1)
+    events, kind = mo.find_events(ls, None, side="down", trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=1)
     assert kind == "pct" and list(events) == [idx[20], idx[100]]  # 25 de-clustered
-    _, kind = mo.find_events(ls, None, trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=3)
+    _, kind = mo.find_events(ls, None, side="down", trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=3)
     assert kind == "z"  # two events are fewer than three: the z rule
+    up, kind = mo.find_events(-ls, None, side="up", trigger_ls_pct=-7, trigger_long_pct=None, z_fallback=-4, min_events=1)
+    assert kind == "pct" and list(up) == [idx[20], idx[100]]  # the mirror image: the same days as rallies
     summary, table = mo.event_study(ls, events)
     assert summary.loc[21, "n"] == 2
     fwd_a = 0.9 * 1.001**20 - 1  # event 20: the -10% of session 25 falls inside its 21 sessions

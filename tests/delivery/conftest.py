@@ -16,6 +16,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 DATE = "2026-02-04"
+SMTP_SEND = {"NIGHTDESK_DELIVERY__FROM_ADDR": "Desk <desk@desk.news>", "NIGHTDESK_DELIVERY__UNSUBSCRIBE_MAILTO": "unsubscribe@desk.news",
+             "NIGHTDESK_WEB__BASE_URL": "http://127.0.0.1:8080", "NIGHTDESK_WEB__SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop"}
+"""What an SMTP send needs besides the server (readers-web refuses placeholder addresses and unsigned links)."""
 # The test server takes AUTH without TLS on purpose; its warning would land in the CLI's stderr.
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 logging.getLogger("mail.log").setLevel(logging.ERROR)
@@ -144,10 +147,12 @@ def cli(tmp_path, monkeypatch):
             monkeypatch.setenv("NIGHTDESK_DELIVERY__RATE_PER_S", "1000")
             if output_dir is not None:
                 monkeypatch.setenv("NIGHTDESK_OUTPUT_DIR", str(output_dir))
-            if port is not None:
+            if port is not None:  # a real send: signed links to a site, and no placeholder addresses
                 monkeypatch.setenv("NIGHTDESK_DELIVERY__TRANSPORT", "smtp")
                 monkeypatch.setenv("NIGHTDESK_DELIVERY__SMTP__HOST", "127.0.0.1")
                 monkeypatch.setenv("NIGHTDESK_DELIVERY__SMTP__PORT", str(port))
+                for key, value in SMTP_SEND.items():
+                    monkeypatch.setenv(key, value)
             for key, value in extra.items():
                 monkeypatch.setenv(f"NIGHTDESK_{key.upper()}", str(value))
 

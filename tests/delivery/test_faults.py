@@ -14,6 +14,8 @@ from collections import Counter
 import pytest
 
 DATE = "2026-02-04"
+SEND = {"from_addr": "Desk <desk@desk.news>", "unsubscribe_mailto": "unsubscribe@desk.news"}
+WEB = {"base_url": "http://127.0.0.1:8080", "secret_key": "test-secret-key-0123456789-abcdefghijklmnop"}
 
 
 def _add(cli, *people):
@@ -192,7 +194,8 @@ def test_partial_delivery_is_a_failed_flow_run(note_copy, smtp, tmp_path, prefec
     out, folder = note_copy
     _unpublish(folder, "note.zh-Hans.pdf")
     handler, port = smtp()
-    settings = Settings(output_dir=out, delivery={"db_url": f"sqlite:///{tmp_path}/s.db", "transport": "smtp", "smtp": {"port": port}})
+    settings = Settings(output_dir=out, delivery={"db_url": f"sqlite:///{tmp_path}/s.db", "transport": "smtp", "smtp": {"port": port}, **SEND},
+                        web=WEB)
     engine = connect(settings.delivery.db_url)
     add_subscriber(engine, "cy@example.com", language="zh-Hans")
     add_subscriber(engine, "ann@example.com")
@@ -261,7 +264,7 @@ def test_smtp_failure_fails_the_flow_run_at_once_marking_nobody(published, tmp_p
         handler, port = smtp(auth=("desk", "right"))
         login = {"username": "desk", "password": "wrong"}
     settings = Settings(output_dir=published[0], delivery={"db_url": f"sqlite:///{tmp_path}/s.db", "transport": "smtp",
-                                                           "smtp": {"port": port, **login}})
+                                                           "smtp": {"port": port, **login}, **SEND}, web=WEB)
     engine = connect(settings.delivery.db_url)
     for who in ("ann", "bo", "cy"):
         add_subscriber(engine, f"{who}@example.com")

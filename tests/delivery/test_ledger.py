@@ -17,6 +17,7 @@ from nightdesk.delivery.message import mail_template
 from nightdesk.delivery.send import deliver
 from nightdesk.delivery.store import (
     SCHEMA_VERSION,
+    SuppressedError,
     add_subscriber,
     connect,
     list_subscribers,
@@ -127,7 +128,9 @@ def test_a_database_of_the_first_release_is_migrated(tmp_path, templates):
     with engine.connect() as conn:
         assert schema_version(conn) == SCHEMA_VERSION
     assert [(s.email, s.status) for s in list_subscribers(engine)] == [("Alice@example.com", "unsubscribed"), ("bo@example.com", "active")]
-    back = add_subscriber(engine, "ALICE@EXAMPLE.COM")  # re-subscribes the one reader, keeping the first spelling and name
+    with pytest.raises(SuppressedError):  # the reader unsubscribed (under one spelling): only their own new request brings them back
+        add_subscriber(engine, "ALICE@EXAMPLE.COM")
+    back = add_subscriber(engine, "ALICE@EXAMPLE.COM", reactivate=True)  # keeps the first spelling and name
     assert (back.id, back.email, back.name, back.status) == (1, "Alice@example.com", "Alice", "active")
     rep = _deliver(connect(f"sqlite:///{path}"), templates, OutboxTransport(tmp_path / "outbox"))  # a second connect: nothing to migrate
     assert (rep.sent, rep.skipped_already_sent) == (1, 1)  # Alice now; Bo had it under the old version
