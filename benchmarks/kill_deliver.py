@@ -5,7 +5,7 @@
 
 A local aiosmtpd server (in this process) counts every accepted message by Message-ID. Each
 round adds a batch of subscribers; runs of `nightdesk deliver` are SIGKILLed (the whole
-process group) at a random moment after their first SMTP command, until the batch is sent,
+process group) at a random moment after they name their first recipient, until the batch is sent,
 then the next batch comes. After ``--kills`` kills, one clean `deliver` runs, and every
 subscriber must have exactly one message (counted at the server): "lost" is a subscriber
 with none, "doubled" one with two or more.
@@ -53,18 +53,17 @@ sys.exit(0 if r.complete else 1)
 
 
 class Counting:
-    """aiosmtpd handler: counts accepted messages by Message-ID and MAIL commands (a run's progress)."""
+    """aiosmtpd handler: counts accepted messages by Message-ID, and recipients named (a run's progress)."""
 
     def __init__(self):
         self.by_id: collections.Counter[str] = collections.Counter()
         self.mails = 0
         self.lock = threading.Lock()
 
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        with self.lock:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:  # a run's first recipient: it is sending (the CLI's server check before a run stops at MAIL FROM)
             self.mails += 1
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
+        envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):

@@ -471,12 +471,13 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
     except TransportFailure as exc:
         _fail(str(exc))
     _quiet_prefect()
+    from nightdesk.delivery.send import DeliveryFailed
     from nightdesk.flows.deliver import deliver_note
 
-    state = deliver_note(day, settings, return_state=True)
-    rep = state.result(raise_on_failure=False)
-    if isinstance(rep, BaseException):
-        raise rep
+    try:
+        rep = deliver_note(day, settings)
+    except DeliveryFailed as exc:
+        rep = exc.report
     for line in rep.notes:
         typer.secho(f"note: {line}", fg="yellow", err=True)
     if rep.error:

@@ -87,6 +87,18 @@ class DeliveryReport:
                 f"not sent {len(self.not_sent)}" + (f" (gave up on {self.gave_up})" if self.gave_up else ""))
 
 
+class DeliveryFailed(Exception):
+    """A delivery run that did not reach everyone; ``report`` says what it did (the data of the
+    flow run's Failed state, raised by a plain call of the flow)."""
+
+    def __init__(self, report: DeliveryReport):
+        super().__init__(report.error or report.summary())
+        self.report = report
+
+    def __reduce__(self):
+        return type(self), (self.report,)
+
+
 class ClaimLost(RuntimeError):
     """Another run took over this row (our lease ran out): do not finish the message."""
 

@@ -17,7 +17,7 @@ from nightdesk.mail_headers import HeaderValueError
 from nightdesk.delivery.message import mail_template
 from nightdesk.delivery.links import ReaderLinks, edition_summary, sending_problems
 from nightdesk.delivery.published import PublishedNoteError, read_published, verify_published
-from nightdesk.delivery.send import DeliveryReport, deliver
+from nightdesk.delivery.send import DeliveryFailed, DeliveryReport, deliver
 from nightdesk.delivery.store import LANGUAGES, StoreError, connect, list_subscribers
 from nightdesk.delivery.tokens import Tokens
 from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
@@ -134,8 +134,8 @@ def deliver_note(date: dt.date, settings: Settings | None = None):
     """Send the published note of ``date``; safe to run again (the ledger prevents duplicates).
 
     Completed with the :class:`DeliveryReport` when every active subscriber has the note;
-    otherwise Failed, with the first problem as the state's message and the report as its data
-    (``state.result(raise_on_failure=False)``).
+    otherwise Failed, with the first problem as the state's message: a plain call raises
+    :class:`DeliveryFailed`, whose ``report`` says what was sent.
     """
     settings = settings or Settings()
     report = send_task(date.isoformat(), settings)
@@ -144,7 +144,7 @@ def deliver_note(date: dt.date, settings: Settings | None = None):
     for line in report.not_sent + report.notes:
         log.info("%s", line)
     if report.error:
-        return Failed(message=report.error, data=report)
+        return Failed(message=report.error, data=DeliveryFailed(report))
     if not report.complete:
-        return Failed(message=f"delivery {date}: {report.summary()}; first: {report.not_sent[0]}", data=report)
+        return Failed(message=f"delivery {date}: {report.summary()}; first: {report.not_sent[0]}", data=DeliveryFailed(report))
     return report

@@ -187,6 +187,7 @@ def test_missing_edition_reports_its_subscribers_and_sends_the_rest(cli, smtp, n
 
 @pytest.mark.slow
 def test_partial_delivery_is_a_failed_flow_run(note_copy, smtp, tmp_path, prefect_harness):
+    from nightdesk.delivery.send import DeliveryFailed
     from nightdesk.delivery.store import add_subscriber, connect
     from nightdesk.flows.deliver import deliver_note
     from nightdesk.settings import Settings
@@ -200,7 +201,9 @@ def test_partial_delivery_is_a_failed_flow_run(note_copy, smtp, tmp_path, prefec
     add_subscriber(engine, "cy@example.com", language="zh-Hans")
     add_subscriber(engine, "ann@example.com")
     state = deliver_note(__import__("datetime").date(2026, 2, 4), settings, return_state=True)
-    report = state.result(raise_on_failure=False)
+    failed = state.result(raise_on_failure=False)
+    assert isinstance(failed, DeliveryFailed), (state, failed)
+    report = failed.report
     assert state.is_failed() and "cy@example.com" in state.message
     assert (report.sent, len(report.not_sent)) == (1, 1) and handler.to() == ["ann@example.com"]
 
