@@ -45,13 +45,79 @@ def _parse_langs(value: Optional[str]) -> Optional[list[str]]:
 
 
 def _settings(**overrides):
-    from nightdesk.settings import Settings
+    from nightdesk.settings import Settings, SettingsFileError
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"settings: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    except SettingsFileError as exc:
+        _fail(f"config: {exc}")
+
+
+PREFECT_API_TIMEOUT_S = 2.0
+"""How long the pre-flight waits for ``$PREFECT_API_URL``'s health check."""
+MIN_FREE_BYTES = 20_000_000
+"""Free space the output folder's filesystem must have before a run starts (a note is about 3 MB)."""
+
+# Pre-flight checks: everything that can be known wrong before a Prefect flow (and, without
+# PREFECT_API_URL, its temporary server: 7-12 s) starts is checked first, in about a second and
+# without importing Prefect; each failure is one ``error:`` line and exit code 2.
+
+
+def _check_prefect_api() -> None:
+    """When ``$PREFECT_API_URL`` is set, its server must answer ``/health`` (else one line, not a 420-line traceback)."""
+    url = os.environ.get("PREFECT_API_URL", "").strip()
+    if not url:
+        return
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {os.environ['PREFECT_API_KEY']}"} if os.environ.get("PREFECT_API_KEY") else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url.rstrip("/") + "/health", headers=headers), timeout=PREFECT_API_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            _fail(f"PREFECT_API_URL {url} refused the request (HTTP {exc.code}); check PREFECT_API_KEY or PREFECT_API_AUTH_STRING")
+        _fail(f"PREFECT_API_URL {url} is not a working Prefect API (HTTP {exc.code} from /health)")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        _fail(f"PREFECT_API_URL {url} is not reachable ({getattr(reason, 'strerror', None) or reason}); start that server "
+              "(prefect server start) or unset PREFECT_API_URL to run on a temporary local one")
+
+
+def _check_output(output_dir: Path) -> None:
+    """The output folder is writable and its filesystem has room for a note."""
+    from nightdesk.rendering.publish import PublishError, ensure_writable
+
+    try:
+        ensure_writable(output_dir, min_free_bytes=MIN_FREE_BYTES)
+    except PublishError as exc:
+        _fail(str(exc))
+
+
+def _provider_and_session(settings, day: Optional[dt.date], snap: bool):
+    """The provider (options checked) and the session to run (checked against the NYSE calendar,
+    any date, and the provider's data); one line on any failure. A live provider's data is not
+    downloaded for this: its dates are bounded by today in New York."""
+    from nightdesk.marketdata.base import DataError, ProviderIOError
+    from nightdesk.marketdata.calendar import resolve_session
+    from nightdesk.marketdata.registry import provider_from_settings, resolve_date
+
+    try:
+        prov = provider_from_settings(settings)
+        if settings.provider == "yfinance":
+            if day is None:
+                return prov, None
+            from zoneinfo import ZoneInfo
+
+            today = dt.datetime.now(ZoneInfo("America/New_York")).date()
+            return prov, resolve_session(day, snap=snap, last_available=today, first_available=today - dt.timedelta(days=365 * 12))
+        return prov, resolve_date(prov, day, snap=snap)
+    except (DataError, ProviderIOError) as exc:
+        _fail(str(exc))
 
 
 def _store_as_data_dir(settings):
@@ -87,18 +153,22 @@ def run(
     day = _parse_date(date)
     langs = _parse_langs(lang)
     settings = _store_as_data_dir(_settings(provider=provider, data_dir=data_dir, output_dir=output_dir))
+    _, session = _provider_and_session(settings, day, snap)
+    _check_output(settings.output_dir)
+    _check_prefect_api()
     _quiet_prefect()
     from nightdesk.facts import FactsError
+    from nightdesk.narrative.claims import NarrativeError
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.flows.nightly import regenerate_note
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.rendering.pdf import RenderError
     from nightdesk.rendering.publish import PublishError
 
     t0 = time.perf_counter()
     try:
-        result = regenerate_note(day, settings.provider, langs, snap, settings)
-    except (DataError, DataQualityError, FactsError, RenderError, PublishError) as exc:
+        result = regenerate_note(session, settings.provider, langs, snap if session is None else False, settings)
+    except (DataError, ProviderIOError, DataQualityError, FactsError, NarrativeError, RenderError, PublishError) as exc:
         _fail(str(exc))
     typer.echo(f"published {result['folder']} in {time.perf_counter() - t0:.1f}s")
     typer.echo(result["headline"])
@@ -112,18 +182,19 @@ def data_check(
     snap: bool = typer.Option(False, "--snap"),
 ) -> None:
     """Run the data-quality gate for a date and list what it excludes."""
+    parsed = _parse_date(date)
+    settings = _settings(provider=provider, data_dir=data_dir)
+    prov, day = _provider_and_session(settings, parsed, snap)
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.facts import gate
-    from nightdesk.marketdata.base import DataError
-    from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
+    from nightdesk.marketdata.base import DataError, ProviderIOError
+    from nightdesk.marketdata.registry import load_market_data, resolve_date
 
-    settings = _settings(provider=provider, data_dir=data_dir)
     try:
-        prov = provider_from_settings(settings)
-        day = resolve_date(prov, _parse_date(date), snap=snap)
+        day = day or resolve_date(prov, None)
         md = load_market_data(prov, day, history_days=settings.history_days, flows_window_days=1)
         g = gate(md)  # the same gate the note runs
-    except (DataError, DataQualityError) as exc:
+    except (DataError, ProviderIOError, DataQualityError) as exc:
         _fail(str(exc))
     window, n_ok = g.window_flags, g.n_usable
     typer.echo(f"{day}: {n_ok} members with a usable close; {len(window)} exclusions in the past 252 sessions")
@@ -280,6 +351,8 @@ def serve(
     cron: str = typer.Option("30 18 * * 1-5", help="Cron schedule, America/New_York time."),
 ) -> None:
     """Serve the nightly flow on a cron schedule (a local Prefect deployment; Ctrl-C stops)."""
+    _settings()
+    _check_prefect_api()
     _quiet_prefect()
     from nightdesk.flows.nightly import nightly_note
 
@@ -302,6 +375,9 @@ def backfill(
     if d1 < d0:
         _fail(f"--end {end} is before --start {start}")
     settings = _store_as_data_dir(_settings(provider=provider, output_dir=output_dir))
+    _check_backfill_range(settings, d0, d1)
+    _check_output(settings.output_dir)
+    _check_prefect_api()
     _quiet_prefect()
     from nightdesk.flows.backfill import backfill as backfill_flow, dask_backfill
 
@@ -320,6 +396,27 @@ def backfill(
         typer.secho(f"{day}: {why}", fg="red", err=True)
     if summary["failed"]:
         raise typer.Exit(1)
+
+
+def _check_backfill_range(settings, d0: dt.date, d1: dt.date) -> None:
+    """Both ends inside the NYSE calendar, the provider usable, and some session with data between them."""
+    from nightdesk.marketdata.base import DataError, ProviderIOError
+    from nightdesk.marketdata.calendar import CALENDAR_FIRST, CALENDAR_LAST, in_range, sessions_between
+
+    for flag, day in (("--start", d0), ("--end", d1)):
+        if not in_range(day):
+            _fail(f"{flag} {day.isoformat()} is outside the NYSE calendar, which covers {CALENDAR_FIRST.isoformat()} "
+                  f"to {CALENDAR_LAST.isoformat()}")
+    prov, _ = _provider_and_session(settings, None, True)
+    if settings.provider == "yfinance":
+        return
+    try:
+        first, last = prov.coverage()
+    except (DataError, ProviderIOError) as exc:
+        _fail(str(exc))
+    if not any(first <= d <= last for d in sessions_between(max(d0, first), min(d1, last))):
+        _fail(f"no session between --start {d0.isoformat()} and --end {d1.isoformat()} has data: the provider's data runs "
+              f"from {first.isoformat()} to {last.isoformat()}")
 
 
 def _db():
@@ -375,7 +472,10 @@ def subscribers_remove(email: str) -> None:
 @subs_app.command("list")
 def subscribers_list(status: Optional[str] = typer.Option(None, "--status", help="active, unsubscribed or bounced.")) -> None:
     """List subscribers: email, language, status."""
-    from nightdesk.delivery.store import list_subscribers
+    from nightdesk.delivery.store import STATUSES, list_subscribers
+
+    if status is not None and status not in STATUSES:
+        _fail(f"--status {status} unknown; choose from {', '.join(STATUSES)}")
 
     for s in _store_call(list_subscribers, _db(), status=status):
         typer.echo(f"{s.email}\t{s.language}\t{s.status}\t{s.name}")
@@ -470,6 +570,7 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
         _fail(str(exc))
     except TransportFailure as exc:
         _fail(str(exc))
+    _check_prefect_api()
     _quiet_prefect()
     from nightdesk.delivery.send import DeliveryFailed
     from nightdesk.flows.deliver import deliver_note

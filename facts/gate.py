@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nightdesk.analytics.quality import DataQualityError, quality_gate, require_coverage
+from nightdesk.analytics.quality import DataQualityError, IncompleteDataError, quality_gate, require_coverage
 from nightdesk.marketdata.base import MarketData
-from nightdesk.marketdata.calendar import nyse
+from nightdesk.marketdata.calendar import sessions_between
 
 WINDOW_DAYS = 252
 """Sessions of flags summarised in the record (the past year)."""
@@ -55,14 +55,14 @@ def gate(md: MarketData) -> Gate:
     DataQualityError
         Too few members, or the index proxy (SPY), have a usable close on the date.
     """
-    sessions = nyse().sessions_in_range(md.px_close.index[0], md.px_close.index[-1])
+    sessions = sessions_between(md.px_close.index[0].date(), md.px_close.index[-1].date())
     reg = md.letf_registry.set_index("ticker")
     report = quality_gate(md.px_close, pd.DatetimeIndex(sessions), leverage=reg["leverage"], proxy=reg["underlying_proxy"])
     day = pd.Timestamp(md.date)
     members = members_of(md)
     n_usable = require_coverage(report.ret_1d, day, members)
     if "SPY" not in report.ret_1d or pd.isna(report.ret_1d.at[day, "SPY"]):
-        raise DataQualityError(f"data for {md.date} not complete: SPY (the index proxy) has no usable close")
+        raise IncompleteDataError(f"data for {md.date} not complete: SPY (the index proxy) has no usable close")
     window = report.flags[report.flags["date"] >= report.ret_1d.index[max(0, len(report.ret_1d) - WINDOW_DAYS)]]
     on_date = window[window["date"] == day]
     flags = {

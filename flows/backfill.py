@@ -20,6 +20,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 from nightdesk import __version__, facts
 from nightdesk.marketdata.calendar import sessions_between
 from nightdesk.marketdata.registry import MarketDataBatch, provider_from_settings
+from nightdesk.narrative.claims import verify
 from nightdesk.narrative.compose import compose_notes
 from nightdesk.settings import Settings
 from nightdesk.rendering.outputs import publish_note, write_archive
@@ -68,8 +69,10 @@ def notes_for_chunk(data: MarketDataBatch, days: list[dt.date], settings: Settin
             if isinstance(record, Exception):
                 raise record
             record = record.model_copy(update={"meta": record.meta.model_copy(update={"inputs_key": keys[day]})})
-            publish_note(record, compose_notes(record, langs), settings.output_dir, version=__version__, fontconfig=fontconfig,
-                         svg_writer=svg_writer)
+            notes = compose_notes(record, langs)
+            verify(record, notes)
+            publish_note(record, notes, settings.output_dir, version=__version__, fontconfig=fontconfig,
+                         svg_writer=svg_writer, dir_mode=settings.publish_dir_mode, file_mode=settings.publish_file_mode)
             status[day.isoformat()] = "done"
         except Exception as exc:  # noqa: BLE001 - reported per date, the backfill goes on
             status[day.isoformat()] = f"failed: {exc}"
@@ -86,7 +89,7 @@ def run_chunk(provider: Any, days: list[dt.date], settings: Settings, langs: lis
     data = MarketDataBatch(provider, days, history_days=settings.history_days, options_dir=settings.options_dir)
     with _long_lived_frozen():
         status = notes_for_chunk(data, days, settings, langs, force, fontconfig)
-    write_archive(settings.output_dir)
+    write_archive(settings.output_dir, file_mode=settings.publish_file_mode)
     return status
 
 

@@ -94,7 +94,7 @@ def check_new_sessions(stored_tail: pd.DataFrame, new: pd.DataFrame, sectors: pd
     flags: list[dict] = []
     if len(accepted):
         panel = pd.concat([stored_tail, accepted]).astype("float64")
-        sessions = pd.DatetimeIndex(nyse().sessions_in_range(panel.index[0], panel.index[-1]))
+        sessions = pd.DatetimeIndex(sessions_between(panel.index[0].date(), panel.index[-1].date()))
         reg = registry.drop_duplicates("ticker").set_index("ticker")
         report = quality_gate(panel, sessions, leverage=reg["leverage"], proxy=reg["underlying_proxy"])
         on_new = report.flags[report.flags["date"] >= accepted.index[0]]

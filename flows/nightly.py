@@ -15,12 +15,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from nightdesk import __version__, facts
-from nightdesk.analytics.quality import DataQualityError
+from nightdesk.analytics.quality import IncompleteDataError
 from nightdesk.flows.data import update_store_task
 from nightdesk.facts import FactsRecord
-from nightdesk.marketdata.base import DataError, MarketData
+from nightdesk.marketdata.base import DataNotYetAvailable, MarketData, ProviderIOError
 from nightdesk.marketdata.calendar import is_session, why_not_session
 from nightdesk.marketdata.registry import load_market_data, provider_from_settings, resolve_date
+from nightdesk.narrative.claims import verify
 from nightdesk.narrative.compose import Note, compose_notes
 from nightdesk.rendering.outputs import publish_note, write_archive
 from nightdesk.rendering.pdf import prepare_fonts
@@ -29,13 +30,14 @@ from nightdesk.settings import Settings
 
 
 def _retry_io(task, task_run, state) -> bool:
-    """Retry provider calls on I/O trouble, never on bad data (it fails the same way again)."""
+    """Retry provider calls on I/O trouble only (connection, timeout, HTTP 5xx/429); bad data and
+    bugs fail the same way again, so they are never retried."""
     try:
         state.result()
-    except (DataError, DataQualityError, ValueError):
-        return False
-    except Exception:
+    except (ProviderIOError, ConnectionError, TimeoutError):
         return True
+    except Exception:  # noqa: BLE001 - anything else is not worth a retry
+        return False
     return False
 
 
@@ -59,15 +61,18 @@ def facts_task(md: MarketData, settings: Settings, langs: list[str]) -> FactsRec
 
 @task(task_run_name="compose {record.meta.date}", cache_policy=NO_CACHE)
 def compose(record: FactsRecord, langs: list[str]) -> dict[str, Note]:
-    """Every edition's text, composed once; rendering and email read these."""
-    return compose_notes(record, langs)
+    """Every edition's text, composed once and read back against the facts; rendering and email read these."""
+    notes = compose_notes(record, langs)
+    verify(record, notes)
+    return notes
 
 
 @task(timeout_seconds=600, task_run_name="render and publish {record.meta.date}", cache_policy=NO_CACHE)
 def publish(record: FactsRecord, notes: dict[str, Note], settings: Settings) -> dict:
     """Render every edition into a staging folder, swap it in atomically, refresh the archive page."""
-    info = publish_note(record, notes, settings.output_dir, version=__version__, fontconfig=prepare_fonts(settings.cache_dir))
-    write_archive(settings.output_dir)
+    info = publish_note(record, notes, settings.output_dir, version=__version__, fontconfig=prepare_fonts(settings.cache_dir),
+                        dir_mode=settings.publish_dir_mode, file_mode=settings.publish_file_mode)
+    write_archive(settings.output_dir, file_mode=settings.publish_file_mode)
     return info
 
 
@@ -126,9 +131,8 @@ def nightly_note(provider: Any = None, settings: Settings | None = None, today: 
             if (provider or settings.provider) == "store":
                 update_store_task(settings, today)  # append tonight's closes, then the note reads the store
             return regenerate_note(today, provider, None, False, settings)
-        except (DataError, DataQualityError) as exc:
-            late = "beyond the provider's data" in str(exc) or "not complete" in str(exc)
-            if not late or time.monotonic() >= deadline:
-                raise DataError(f"data for {today.isoformat()} not complete: {exc}") from None
+        except (DataNotYetAvailable, IncompleteDataError) as exc:  # tonight's closes are late: wait within the window
+            if time.monotonic() >= deadline:
+                raise DataNotYetAvailable(f"data for {today.isoformat()} not complete: {exc}") from None
             logger.warning("data for %s not complete yet (%s); retrying in %ss", today, exc, settings.late_data_poll_s)
             time.sleep(settings.late_data_poll_s)

@@ -13,7 +13,37 @@ import pandas as pd
 
 
 class DataError(ValueError):
-    """Bad or missing input data; the message names the input and what is wrong."""
+    """Bad or missing input data; the message names the input and what is wrong. Never retried
+    (it fails the same way again). The subclasses tell a flow what else to do, by type:
+
+    ============================  ===================================================
+    :class:`DataFileError`        a malformed or unreadable input file
+    :class:`CalendarError`        the date is not a session, or outside the NYSE calendar
+    :class:`DataNotYetAvailable`  the date is a session the provider has no closes for yet:
+                                  the nightly run waits for late data (``late_data_window_s``)
+    ============================  ===================================================
+
+    A plain :class:`DataError` (e.g. a provider option missing) is a failure too. Transient
+    trouble reaching the provider is :class:`ProviderIOError`, which is *not* a DataError.
+    """
+
+
+class DataFileError(DataError):
+    """An input file is unreadable or malformed (the message names the file and the problem)."""
+
+
+class CalendarError(DataError):
+    """The date is not a NYSE session, or lies outside the calendar's range."""
+
+
+class DataNotYetAvailable(DataError):
+    """The date is a session but the provider's data does not reach it (yet): worth waiting for."""
+
+
+class ProviderIOError(OSError):
+    """The provider could not be reached or read (network, timeout, a flaky mount): worth retrying
+    with ``fetch_retry_delays_s``. An ``OSError``, not a :class:`DataError`, so that a retry
+    policy that never retries bad data still retries this."""
 
 
 @dataclass(frozen=True)

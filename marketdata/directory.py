@@ -24,15 +24,22 @@ Reference files missing from a vendor directory are taken from the bundled sampl
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.base import DataError, DataFileError
 from nightdesk.marketdata.flows_source import FlowsConfig, flows_source_line, load_flows
+from nightdesk.marketdata.validate import (
+    LONG_PRICE_COLUMNS, MAX_FILE_BYTES, check_file, csv_header, long_to_wide, read_csv_file, read_parquet_file, require_columns,
+    validate_prices,
+)
 
-MAX_FILE_BYTES = 1_000_000_000
+__all__ = ["MAX_FILE_BYTES", "SAMPLE_DIR", "DirectoryProvider", "read_prices_file", "read_reference_csv"]
+
+LOG = logging.getLogger(__name__)
 SAMPLE_DIR = Path(str(resources.files("nightdesk.marketdata") / "sample"))
 
 REFERENCE_COLUMNS = {
@@ -40,6 +47,15 @@ REFERENCE_COLUMNS = {
     "reference.csv": ["ticker", "exchange", "market_cap_usd", "as_of"],
     "letf_registry.csv": ["ticker", "leverage", "underlying", "underlying_kind", "underlying_proxy", "aum_usd", "aum_as_of"],
 }
+"""Columns each reference file must have."""
+
+REFERENCE_LAYOUT = {
+    "sectors.csv": ["snapshot", "ticker", "name", "sector", "sub_industry"],
+    "reference.csv": ["ticker", "exchange", "market_cap_usd", "index_weight", "as_of"],
+    "letf_registry.csv": ["ticker", "name", "issuer", "leverage", "underlying", "underlying_kind", "underlying_proxy", "aum_usd",
+                          "aum_as_of", "aum_source"],
+}
+"""Every column read from each reference file (the layout above); other columns are not read."""
 
 SAMPLE_SOURCES = {
     "prices": "Yahoo Finance adjusted closes (via public GitHub dataset dsturdy/Factor_Attribution), 2015-01-02 to 2026-08-03; illustration sample, survivorship-biased (2026 members only)",
@@ -51,65 +67,39 @@ SAMPLE_SOURCES = {
 }
 
 
-def check_file_size(path: Path) -> None:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"{path}: {size / 1e9:.1f} GB is over the {MAX_FILE_BYTES / 1e9:.0f} GB limit for a data file; split it by year")
-    if size == 0:
-        raise DataError(f"{path}: file is empty")
-
-
 def read_prices_file(path: Path) -> pd.DataFrame:
-    """Read and validate a prices file (wide parquet or long CSV) into a wide float frame."""
-    check_file_size(path)
+    """Read and validate a prices file (wide parquet or long CSV) into a wide float frame.
+
+    A CSV is read with only its ``date,ticker,close`` columns (other columns cost nothing);
+    both layouts go through :func:`marketdata.validate.validate_prices`.
+    """
+    path = Path(path)
     if path.suffix == ".parquet":
-        wide = pd.read_parquet(path)
+        wide = read_parquet_file(path)
         if not isinstance(wide.index, pd.DatetimeIndex):
             if "date" not in wide.columns:
-                raise DataError(f"{path}: needs a 'date' index or column")
+                raise DataFileError(f"{path}: needs a 'date' index or column")
             wide = wide.set_index("date")
-    else:
-        try:
-            long = pd.read_csv(path, dtype={"ticker": "string"})
-        except pd.errors.ParserError as exc:
-            raise DataError(f"{path}: not a readable CSV ({exc})") from None
-        missing = {"date", "ticker", "close"} - set(long.columns)
-        if missing:
-            raise DataError(f"{path}: missing column(s) {sorted(missing)}; expected date,ticker,close")
-        close = pd.to_numeric(long["close"], errors="coerce")
-        bad = close.isna() & long["close"].notna()
-        if bad.any():
-            row = int(bad.idxmax())
-            raise DataError(f"{path}: row {row + 2}: close {long.loc[row, 'close']!r} is not a number")
-        long = long.assign(close=close)
-        dup = long.duplicated(["date", "ticker"], keep=False)
-        if dup.any():
-            row = int(dup.idxmax())
-            raise DataError(f"{path}: row {row + 2}: duplicate (date, ticker) = ({long.loc[row, 'date']}, {long.loc[row, 'ticker']})")
-        wide = long.pivot(index="date", columns="ticker", values="close")
-    idx = pd.to_datetime(pd.Index(wide.index.astype(str)), errors="coerce", utc=False, format="mixed")
-    if idx.isna().any():
-        raise DataError(f"{path}: unparseable date {wide.index[idx.isna()][0]!r}")
-    if getattr(idx, "tz", None) is not None or any("+" in str(v) or str(v).endswith("Z") for v in wide.index[:5].astype(str)):
-        raise DataError(f"{path}: dates carry a timezone; give plain session dates (YYYY-MM-DD)")
-    wide.index = idx.normalize()
-    wide.index.name = "date"
-    non_numeric = [c for c in wide.columns if not pd.api.types.is_numeric_dtype(wide[c])]
-    if non_numeric:
-        raise DataError(f"{path}: price column(s) {non_numeric[:5]} are not numeric")
-    if (wide < 0).any().any():
-        ticker = wide.columns[(wide < 0).any()][0]
-        raise DataError(f"{path}: negative close for {ticker}")
-    return wide.astype("float64").sort_index()
+        return validate_prices(wide, str(path))
+    require_columns(csv_header(path), LONG_PRICE_COLUMNS, str(path), expected=",".join(LONG_PRICE_COLUMNS))
+    text = {"date": "str", "ticker": "str"}
+    try:
+        long = read_csv_file(path, usecols=LONG_PRICE_COLUMNS, dtype={**text, "close": "float64"})
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        long = read_csv_file(path, usecols=LONG_PRICE_COLUMNS, dtype={**text, "close": "str"})  # to name the bad row
+    return long_to_wide(long, str(path))
 
 
 def read_reference_csv(path: Path) -> pd.DataFrame:
-    """Read a reference CSV and check its required columns."""
-    check_file_size(path)
-    frame = pd.read_csv(path)
-    missing = set(REFERENCE_COLUMNS[path.name]) - set(frame.columns)
-    if missing:
-        raise DataError(f"{path}: missing column(s) {sorted(missing)}")
+    """Read a reference CSV (only the columns of its layout) and check its required columns."""
+    path = Path(path)
+    header = csv_header(path)
+    require_columns(header, REFERENCE_COLUMNS[path.name], str(path))
+    frame = read_csv_file(path, usecols=[c for c in REFERENCE_LAYOUT[path.name] if c in header])
+    if frame.empty:
+        raise DataFileError(f"{path}: no rows (only a header)")
     if path.name == "letf_registry.csv":
         frame["leverage"] = pd.to_numeric(frame["leverage"], errors="coerce")
         frame["aum_usd"] = pd.to_numeric(frame["aum_usd"], errors="coerce")
@@ -125,7 +115,10 @@ class DirectoryProvider:
         self.flows_config = flows or FlowsConfig(seed=flows_seed)
         self.survivorship_biased = self.root == SAMPLE_DIR  # the sample holds 2026 members only
         if not self.root.is_dir():
-            raise DataError(f"data directory {self.root} does not exist")
+            raise DataError(f"data directory {self.root} does not exist" if not self.root.exists()
+                            else f"data directory {self.root} is not a directory")
+        if self.root != SAMPLE_DIR:
+            LOG.info("provider %s reads vendor files in %s", name, self.root)  # the path goes to logs, never into a note
         self._prices: pd.DataFrame | None = None
 
     def _price_path(self) -> Path:
@@ -152,17 +145,19 @@ class DirectoryProvider:
             path = self.root / fname if (self.root / fname).exists() else SAMPLE_DIR / fname
             out[fname.removesuffix(".csv")] = read_reference_csv(path)
         fpath = self.root / "ff_factors_daily.parquet"
-        out["factors"] = pd.read_parquet(fpath if fpath.exists() else SAMPLE_DIR / "ff_factors_daily.parquet")
+        out["factors"] = read_parquet_file(fpath if fpath.exists() else SAMPLE_DIR / "ff_factors_daily.parquet")
         return out
 
     def flows(self, start: dt.date, end: dt.date, ret_1d: pd.DataFrame) -> tuple[pd.DataFrame | None, bool]:
         for folder in (self.flows_config.dir, self.root):
             if folder is not None and (folder / "flows.csv").exists():
-                check_file_size(folder / "flows.csv")
+                check_file(folder / "flows.csv")
         result = load_flows(self.flows_config, start, end, ret_1d, px_close=lambda: self.prices(start, end), provider_dir=self.root)
         return result.frame, result.simulated
 
     def sources(self) -> dict[str, str]:
+        """Attribution line per input, as printed in the note's Data & methods box: names sources,
+        never where the files live on this machine (the folder is logged when the provider is made)."""
         out = dict(SAMPLE_SOURCES)
         if self.root != SAMPLE_DIR:
             out["prices"] = "vendor drop: adjusted closes"

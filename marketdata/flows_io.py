@@ -10,17 +10,16 @@ from pathlib import Path
 import pandas as pd
 
 from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.validate import csv_header, read_csv_file, require_columns
 
 VENDOR_COLUMNS = ["date", "ticker", "bucket", "retail_buy_usd", "retail_sell_usd", "inst_buy_usd", "inst_sell_usd"]
 VALID_BUCKETS = {"open", "morning", "midday", "afternoon", "close", "day"}
 
 
 def read_vendor_flows(path: Path, *, known_tickers: set[str] | None = None) -> pd.DataFrame:
-    """Read a vendor flow CSV with ``VENDOR_COLUMNS``; validate notionals, tickers and keys."""
-    frame = pd.read_csv(path)
-    missing = set(VENDOR_COLUMNS) - set(frame.columns)
-    if missing:
-        raise DataError(f"{path}: missing column(s) {sorted(missing)}; expected {','.join(VENDOR_COLUMNS)}")
+    """Read a vendor flow CSV (only its ``VENDOR_COLUMNS``); validate notionals, tickers and keys."""
+    require_columns(csv_header(path), VENDOR_COLUMNS, str(path), expected=",".join(VENDOR_COLUMNS))
+    frame = read_csv_file(path, usecols=VENDOR_COLUMNS)
     for col in VENDOR_COLUMNS[3:]:
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() | (values < 0)

@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.base import DataError, ProviderIOError
 from nightdesk.marketdata.flows_io import VENDOR_COLUMNS, read_finra_short_volume, read_rtat, read_vendor_flows
 from nightdesk.marketdata.simulated import simulate_flows
 
@@ -126,7 +126,9 @@ def _http_get(url: str, *, params: dict | None = None, headers: dict | None = No
     try:
         r = httpx.get(url, params=params, headers=headers, timeout=timeout_s, follow_redirects=True)
     except httpx.HTTPError as exc:
-        raise DataError(f"{url.split('?')[0]}: request failed ({exc.__class__.__name__}: {exc})") from None
+        raise ProviderIOError(f"{url.split('?')[0]}: request failed ({exc.__class__.__name__}: {exc})") from None
+    if r.status_code == 429 or r.status_code >= 500:  # the server's trouble, not the data's: worth a retry
+        raise ProviderIOError(f"{url.split('?')[0]}: HTTP {r.status_code}")
     return r.status_code, r.content
 
 

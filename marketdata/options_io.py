@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from nightdesk.marketdata.base import DataError
-from nightdesk.marketdata.directory import check_file_size
+from nightdesk.marketdata.validate import check_file
 
 OPTIONS_COLUMNS = ["expiry", "strike", "type", "open_interest", "iv"]
 
@@ -41,7 +41,7 @@ def read_options_oi(path: Path) -> pd.DataFrame:
     DataError
         Naming the file, the row (1-based, header = row 1) and what is wrong.
     """
-    check_file_size(path)
+    check_file(path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

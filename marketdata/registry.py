@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from nightdesk.marketdata.base import DataError, MarketData, Provider
+from nightdesk.marketdata.base import DataError, DataNotYetAvailable, MarketData, Provider
 from nightdesk.marketdata.calendar import resolve_session
 from nightdesk.marketdata.directory import SAMPLE_DIR, DirectoryProvider
 from nightdesk.marketdata.flows_source import FlowsConfig
 from nightdesk.marketdata.options_io import load_options
 from nightdesk.marketdata.staleness import inputs_as_of
+from nightdesk.marketdata.validate import validate_prices
 
 if TYPE_CHECKING:
     from nightdesk.settings import Settings
@@ -94,7 +95,8 @@ class MarketDataBatch:
         self.flows_window_days = flows_window_days
         self._first, _ = provider.coverage()
         last = max(days)
-        self._px = provider.prices(self._start(min(days)), last)
+        # every provider's closes pass the same checks as a vendor file's (names the provider)
+        self._px = validate_prices(provider.prices(self._start(min(days)), last), f"provider {provider.name}")
         self._ref = provider.reference_data()
         served = [d for d in days if pd.Timestamp(d) in self._px.index]
         if served:
@@ -113,10 +115,10 @@ class MarketDataBatch:
         return px.index[max(0, len(px) - self.flows_window_days)].date()
 
     def for_day(self, day: dt.date) -> MarketData:
-        """Everything for ``day`` (a :class:`DataError` when the provider has no closes for it)."""
+        """Everything for ``day`` (:class:`DataNotYetAvailable` when the provider has no closes for it)."""
         px = self._px.loc[pd.Timestamp(self._start(day)) : pd.Timestamp(day)]
         if px.empty or px.index[-1].date() != day:
-            raise DataError(f"data for {day.isoformat()} not complete: the provider has no closes for that session")
+            raise DataNotYetAvailable(f"data for {day.isoformat()} not complete: the provider has no closes for that session")
         flows = self._flows
         if flows is not None:
             lo, hi = pd.Timestamp(self._flows_start(day)), pd.Timestamp(day)

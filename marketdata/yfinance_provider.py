@@ -9,9 +9,17 @@ import datetime as dt
 
 import pandas as pd
 
-from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.base import DataError, ProviderIOError
 from nightdesk.marketdata.directory import SAMPLE_DIR, DirectoryProvider
 from nightdesk.marketdata.flows_source import FlowsConfig
+
+
+def require_yfinance() -> None:
+    """Fail in one line unless the optional ``yfinance`` package is installed (nothing is downloaded)."""
+    import importlib.util
+
+    if importlib.util.find_spec("yfinance") is None:
+        raise DataError("provider 'yfinance' needs the optional package: pip install 'nightdesk[live]'")
 
 
 def _yf():
@@ -26,6 +34,7 @@ class YFinanceProvider(DirectoryProvider):
     """Same universe as the sample, prices downloaded live."""
 
     def __init__(self, *, flows_seed: int = 20260204, flows: FlowsConfig | None = None, tickers: list[str] | None = None):
+        require_yfinance()
         super().__init__(SAMPLE_DIR, name="yfinance", flows_seed=flows_seed, flows=flows)
         self._tickers = tickers or list(pd.read_parquet(SAMPLE_DIR / "prices.parquet").columns)
         self.survivorship_biased = tickers is None  # the sample's tickers: 2026 members only
@@ -37,9 +46,9 @@ class YFinanceProvider(DirectoryProvider):
             raw = yf.download(self._tickers, start=start.isoformat(), end=(end + dt.timedelta(days=1)).isoformat(),
                               auto_adjust=True, progress=False, threads=True)
         except Exception as exc:  # network errors come in many types
-            raise DataError(f"provider 'yfinance': download failed ({exc.__class__.__name__}: {exc}); are we offline?") from None
+            raise ProviderIOError(f"provider 'yfinance': download failed ({exc.__class__.__name__}: {exc}); are we offline?") from None
         if raw is None or raw.empty:
-            raise DataError(f"provider 'yfinance': no closes returned for {start}..{end}; are we offline?")
+            raise ProviderIOError(f"provider 'yfinance': no closes returned for {start}..{end}; are we offline?")
         close = raw["Close"] if isinstance(raw.columns, pd.MultiIndex) else raw
         close.index = pd.DatetimeIndex(close.index.date, name="date")
         close.columns.name = None
@@ -52,9 +61,9 @@ class YFinanceProvider(DirectoryProvider):
             try:
                 raw = yf.download(self._tickers, start=start, auto_adjust=True, progress=False, threads=True)
             except Exception as exc:  # network errors come in many types
-                raise DataError(f"provider 'yfinance': download failed ({exc.__class__.__name__}: {exc}); are we offline?") from None
+                raise ProviderIOError(f"provider 'yfinance': download failed ({exc.__class__.__name__}: {exc}); are we offline?") from None
             if raw is None or raw.empty:
-                raise DataError("provider 'yfinance': no data returned; are we offline?")
+                raise ProviderIOError("provider 'yfinance': no data returned; are we offline?")
             close = raw["Close"] if isinstance(raw.columns, pd.MultiIndex) else raw
             close.index = pd.DatetimeIndex(close.index.date, name="date")
             self._prices = close.astype("float64")

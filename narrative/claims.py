@@ -37,6 +37,18 @@ class Edition:
                           *self.bottom_line, *self.captions])
 
 
+class NarrativeError(ValueError):
+    """An edition says something its facts contradict: the note is not published."""
+
+
+def verify(f: FactsRecord, notes: dict) -> None:
+    """Read every composed edition back against ``f``; :class:`NarrativeError` lists the first
+    contradictions (the nightly run and the backfill publish nothing rather than a false note)."""
+    problems = [p for note in notes.values() for p in check(f, edition_of(note))]
+    if problems:
+        raise NarrativeError(f"note for {f.meta.date} contradicts its facts ({len(problems)}): " + "; ".join(problems[:3]))
+
+
 def edition_from_text(lang: str, text: str) -> Edition:
     """A plain-text edition (e.g. a snapshot of an older note), read as one body."""
     lines = text.splitlines()
@@ -116,9 +128,9 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
         if re.search(r"both legs sharing|兩端貢獻相當|两端贡献相当", sent) and (cw_share >= LEAD_SHARE or 1 - cw_share >= LEAD_SHARE):
             bad(f"cap-weighted legs said to share a move one leg carried ({100 * cw_share:.0f}% long)")
     text_ew = "\n".join(x for x in sentences if x not in cw_sentences)
-    said_long = re.search(r"led by the long leg|long leg carried|多[頭头](部位|组合)為主要|多[頭头](部位|组合)为主要", text_ew)
-    said_short = re.search(r"led by the short leg|short leg carried|空[頭头](部位|组合)走[強强弱]|空[頭头](部位|组合)[為为]主要", text_ew)
-    said_both = re.search(r"both legs sharing|Both legs carried|兩端貢獻相當|两端贡献相当|兩端均有貢獻|两端均有贡献", text_ew)
+    said_long = re.search(r"led by the long leg|long leg carried|多[頭头](部位|组合)[為为]主要|多[頭头](部位|组合)[貢贡][獻献][這这]次", text_ew)
+    said_short = re.search(r"led by the short leg|short leg carried|空[頭头](部位|组合)逆[勢势]上[漲涨][為为]主因|空[頭头](部位|组合)下跌[為为]主要|空[頭头](部位|组合)[為为]主要|空[頭头](部位|组合)[貢贡][獻献][這这]次", text_ew)
+    said_both = re.search(r"both legs sharing|legs split the move evenly|兩端貢獻相當|两端贡献相当|兩端平均分攤|两端平均分摊", text_ew)
     if said_long and not long_led:
         bad(f"long leg said to lead with {100 * share:.0f}% of the move")
     if said_short and not short_led:
@@ -136,8 +148,8 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
         if not (_direction_ok(neg, m.long_ret_pct) and _direction_ok(neg, m.short_ret_pct)):
             bad(f"both legs said to have moved one way (long {m.long_ret_pct:+.2f}%, short {m.short_ret_pct:+.2f}%)")
     # LETF direction
-    sells = re.search(r"LETFs sold|had to sell|of selling into the close|of net selling|ETF賣出\d|ETF卖出\d|須於收盤前賣出|须于收盘前卖出|淨賣出\d|净卖出\d", text)
-    buys = re.search(r"LETFs bought|ETFs buy|of buying into the close|of net buying|ETF買入\d|ETF买入\d|ETF須買入|ETF须买入|淨買入\d|净买入\d", text)
+    sells = re.search(r"LETFs sold|had to sell|of selling at the close|net \S+ of selling|淨賣出\d|净卖出\d", text)
+    buys = re.search(r"LETFs bought|ETFs buy|had to buy|of buying at the close|net \S+ of buying|淨買入\d|净买入\d", text)
     if sells and l.rebalance_total_usd > 0:
         bad(f"LETF selling said on a net buying day ({l.rebalance_total_usd:+.3g})")
     if buys and l.rebalance_total_usd < 0:
@@ -149,27 +161,40 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
             bad(f"{p}th percentile printed where a rank belongs")
     # seasonal and 'further'
     month = f.meta.date.month
-    if re.search(r"tax-season|報稅季|报税季", text) and month not in (3, 4):
-        bad(f"tax-season line in month {month}")
+    if re.search(r"tax-season|報稅季|报税季", text) and not (month == 3 or (month == 4 and f.meta.date.day <= 15)):
+        bad(f"tax-season line on {f.meta.date} (month {month})")
     if re.search(r"January returns|1月.{0,6}(報酬|收益).{0,4}與2至3月", text) and month not in (12, 1, 2):
         bad(f"January-effect line in month {month}")
-    if re.search(r"a further \S+ fall|若再跌", text) and not round(idx, 1) < 0:
+    if re.search(r"An up close|大[盤盘]收[漲涨]", text) and not round(idx, 1) > 0:
+        bad(f"'an up close' on an index move of {idx:+.2f}%")
+    if re.search(r"a further \S+ fall|若單日再跌|若单日再跌", text) and not round(idx, 1) < 0:
         bad(f"'a further fall' after an index move of {idx:+.2f}%")
     # history: only when today meets the rule, with the study's n and start
     hist = m.history.panel
-    for n, year in re.findall(r"After (\d+) similar days since (\d{4})", text):
+    for n, year in re.findall(r"(?i)after (\d+) similar days since (\d{4})", text):
         if hist is None or not hist.today_qualifies or int(n) != hist.n_events or int(year) != hist.since_year:
             bad(f"history of {n} days since {year} does not match the event study")
     for year, n in re.findall(r"(\d{4})年以[來来]共(\d+)次[類类]似", text):
         if hist is None or not hist.today_qualifies or int(n) != hist.n_events or int(year) != hist.since_year:
             bad(f"history of {n} days since {year} does not match the event study")
     # watch lines quote their level from the right side
-    if re.search(r"a second (day beyond )?−\S*σ|是否再現逾|是否再现逾", text) and m.ls_z > -t.momentum_z:
+    if re.search(r"a second (day beyond )?−\S*σ|another day of L/S beyond −|是否再現逾|是否再现逾|是否再出現單日跌幅|是否再出现单日跌幅", text) and m.ls_z > -t.momentum_z:
         bad(f"crash watch line at L/S z {m.ls_z:+.2f}")
     for level in re.findall(r"breadth holds above (\d+)%|市場廣度能否維持在(\d+)%以上", text):
         lv = float(next(x for x in level if x))
         if breadth_now(f) < lv:
             bad(f"watch line 'breadth holds above {lv:.0f}%' with breadth at {breadth_now(f):.1f}%")
+    med = hist.horizons["21"].median_pct if hist is not None else None
+    for phrase, ok in (("tended to keep falling", lambda x: x < 0), ("tended to recover", lambda x: x > 0), ("tended to keep rising", lambda x: x > 0),
+                       ("tended to give back gains", lambda x: x < 0)):
+        if phrase in text and (med is None or not ok(med) or abs(med) < t.history_direction_pct):
+            bad(f"'{phrase}' with a one-month median of {med}")
+    for name, word, num in re.findall(r"long leg is [\d.]+% ([A-Z][A-Za-z &]+), which (fell|rose) ([\d.]+)% on the day", text):
+        row = next((g for g in r.sectors if g.key == name or _sector_en(g.key) == name), None)
+        if row is None or row.ret_1d_pct is None or not _direction_ok(word == "fell", row.ret_1d_pct) or _f(num) != _r1(row.ret_1d_pct):
+            bad(f"{name} said to have {word} {num}% (facts: {None if row is None else row.ret_1d_pct})")
+    if re.search(r"shows little link|幾無關聯|几无关联", text) and not (fl.jan_fm_corr is not None and abs(fl.jan_fm_corr) < 0.3):
+        bad(f"'little link' at a correlation of {fl.jan_fm_corr}")
     # readings only under their rules
     breadth = r.breadth_pct_beating_index
     crash = m.ls_z <= -t.momentum_z
@@ -228,6 +253,12 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
     return out
 
 
+def _sector_en(key: str) -> str:
+    from nightdesk.narrative.compose import term
+
+    return term(key, "en", "sectors")
+
+
 def breadth_now(f: FactsRecord) -> float:
     return f.rotation.breadth_pct_beating_index
 
@@ -266,6 +297,7 @@ def _groups(f: FactsRecord, e: Edition) -> list[str]:
 
     def rows(chunk: str) -> list:
         found = []
+        chunk = re.sub(r"表[現现]$", "", chunk)  # '...表現最強' also reads as '...最強'
         for name in _split(chunk, zh):
             if name not in by_name:
                 problems.append(f"unknown group {name!r}")
@@ -273,19 +305,20 @@ def _groups(f: FactsRecord, e: Edition) -> list[str]:
             found.extend(by_name[name])
         return found
 
-    n = r"([^()（）:：，,]+(?:(?:, | and |、)[^()（）:：，,]+)*?)"  # a list of names: no brackets, no clause breaks
+    n = r"([^()（）:：，,;；]+(?:(?:, | and |、)[^()（）:：，,;；]+)*?)"  # a list of names: no brackets, no clause breaks
     if zh:
-        into_pats = [r"轉入" + n + "（", r"转入" + n + "（", r"，" + n + "跌幅最小", r"：" + n + "漲幅最大", r"：" + n + "涨幅最大",
-                     r"資金湧入" + n + "$", r"资金涌入" + n + "$"]
-        out_pats = [r"撤出" + n + "（", r"：" + n + "跌幅最大", r"，" + n + "漲幅最小", r"，" + n + "涨幅最小", r"：" + n + "遭減碼", r"：" + n + "遭减仓"]
+        into_pats = [r"，" + n + r"表[現现]最[強强]（", r"），" + n + r"相[對对]抗跌（", r"，" + n + r"最[強强]（"]
+        out_pats = [r"，" + n + r"表[現现]最弱（", r"，" + n + r"最弱（", r"），" + n + r"相[對对]落[後后]（"]
+        title_into = [r"：" + n + r"[強强][於于]", r"[資资]金流向" + n + r"$"]
+        title_out = [r"[強强][於于]" + n + r"$", r"：" + n + r"遭[調调][節节]"]
     else:
-        into_pats = [r"went into " + n + r" \(z", r"\), " + n + r" fell least", r": " + n + r" rose most", r"Momentum extends: " + n + r" bid",
-                     r"Rotation: into " + n + r", out of"]
-        out_pats = [r"left " + n + r" \(z", r": " + n + r" fell most", r"\), " + n + r" rose least", r"Momentum unwind: " + n + r" sold",
-                    r", out of " + n + r"$", r": " + n + r" sold, "]
-        into_pats.append(r" sold, " + n + r" held")
-    into = [x for pat in into_pats for line in text.splitlines() for x in re.findall(pat, line)]
-    outs = [x for pat in out_pats for line in text.splitlines() for x in re.findall(pat, line)]
+        into_pats = [r", " + n + r" were strongest \(z up to", r"\) and " + n + r" strongest \(z up to", r"\) and " + n + r" held up best \(z up to"]
+        out_pats = [r", " + n + r" were weakest \(z as low as", r"\) and " + n + r" lagged \(z as low as"]
+        title_into = [r"Momentum extends: " + n + r" bid", r"Rotation: " + n + r" over "]
+        title_out = [r"Momentum unwind: " + n + r" sold", r" over " + n + r"$"]
+    lines = text.splitlines()
+    into = [x for pat in into_pats for line in lines for x in re.findall(pat, line)] + [x for pat in title_into for x in re.findall(pat, e.title)]
+    outs = [x for pat in out_pats for line in lines for x in re.findall(pat, line)] + [x for pat in title_out for x in re.findall(pat, e.title)]
     # 'most'/'least' lists are where money went relative to the index too; their absolute sign is checked below
     for chunk in into:
         for g in rows(chunk):
@@ -295,8 +328,8 @@ def _groups(f: FactsRecord, e: Edition) -> list[str]:
         for g in rows(chunk):
             if g.ret_1d_pct is None or g.ret_1d_pct >= idx:
                 problems.append(f"{g.key} said to have lost money at {g.ret_1d_pct}% against the index's {idx:+.2f}%")
-    fell = re.findall(r"every group shown fell|所列族群全數下跌|所列板块全数下跌", text)
-    rose = re.findall(r"every group shown rose|所列族群全數上漲|所列板块全数上涨", text)
+    fell = re.findall(r"every group shown fell|所列族群全面下跌|所列板块全面下跌", text)
+    rose = re.findall(r"every group shown rose|所列族群全面上漲|所列板块全面上涨", text)
     shown = [g for chunk in into + outs for g in rows(chunk)]
     if fell and any(g.ret_1d_pct is not None and g.ret_1d_pct >= 0 for g in shown):
         problems.append("'every group fell' with a group that rose")

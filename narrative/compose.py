@@ -255,12 +255,17 @@ def _methods(f: FactsRecord, lang: str) -> list[str]:
                  zw=pl.Int(p.z_window_days))]
     h = mo.history
     if h.panel is not None and h.umd is not None:
-        lines.append(say("methods.events", rule=pl._rule(h.panel.rule), n=pl.Int(h.panel.n_events), year=pl.Year(h.panel.since_year),
-                         un=pl.Int(h.umd.n_events), uy=pl.Year(h.umd.since_year), urule=pl._rule(h.umd.rule, umd=True), gap=pl.Int(p.decluster_days)))
+        rule = h.panel.rule
+        fallback = pl.m("words.empty")
+        if rule.kind == "z" and rule.ls_pct is not None and rule.long_pct is not None:  # the % rule found too few days: say which it was
+            fallback = pl.m("methods.fallback", ls=pl.Pct(rule.ls_pct), long=pl.Pct(rule.long_pct))
+        lines.append(say("methods.events", rule=pl._rule(rule), n=pl.Int(h.panel.n_events), year=pl.Year(h.panel.since_year),
+                         un=pl.Int(h.umd.n_events), uy=pl.Year(h.umd.since_year), urule=pl._rule(h.umd.rule, umd=True), gap=pl.Int(p.decluster_days),
+                         fallback=fallback))
     elif h.side is not None:
         lines.append(say("methods.no_match", z=pl.Sigma(mo.ls_z)))
     else:
-        lines.append(say("methods.no_events", z=pl.Sigma(mo.ls_z), level=pl.Sigma(f.story.thresholds.momentum_z)))
+        lines.append(say("methods.no_events", z=pl.Sigma(mo.ls_z), level=pl.m("words.band", x=pl.Sigma(f.story.thresholds.momentum_z, signed=False))))
     lines.append(say("methods.rotation", snap=pl.Literal_(f.rotation.sector_snapshot.isoformat())))
     lines.append(say("methods.letf", n=pl.Int(l.n_funds), old=pl.Literal_(l.aum_as_of.oldest.isoformat()), new=pl.Literal_(l.aum_as_of.newest.isoformat()),
                      x=pl.Int(l.n_excluded)))
@@ -353,7 +358,8 @@ def as_text(note: Note) -> str:
     """Plain-text rendering of an edition (golden snapshots, plain-text email, review)."""
     lines = [note.title, note.dateline, "", note.headline, "", note.labels["key_takeaways"]]
     lines += [f"- {t}" for t in note.takeaways]
-    lines += ["", note.labels["key_figures"]] + [f"  {k}: {v}" for k, v in note.key_figures]
+    colon = ": " if note.lang == "en" else "："
+    lines += ["", note.labels["key_figures"]] + [f"  {k}{colon}{v}" for k, v in note.key_figures]
     for i, s in enumerate(note.sections, start=1):
         lines += ["", f"{i}. {s.title}"] + s.paragraphs + ([s.watch] if s.watch else [])
     lines += ["", note.labels["sec_bottom"], " ".join(note.bottom_line) if note.lang == "en" else "".join(note.bottom_line)]

@@ -238,13 +238,15 @@ def title(f: FactsRecord) -> Msg:
     into = beat_index(r.into, idx, beat=True)
     if s.primary == "momentum_crash":
         if s.index_move == "rally":
-            tag = m("title.junk_rally")
+            tag = m("title.junk_rally", idx=Pct(idx, signed=False))
         elif s.index_move == "selloff":
             tag = m("title.crash_in_selloff")
         elif s.reading == "short_squeeze":
             tag = m("title.short_squeeze")
-        elif out:
+        elif out and out[0].z is not None and out[0].z <= -s.thresholds.group_z:  # a group that really stood out
             tag = m("title.momentum_crash_named", out=Group(out[0]))
+        elif _extreme(f.momentum.ls_pctile, s.thresholds.extreme_rank_pctile):
+            tag = m("title.momentum_crash_rank", where=where_since(f), year=since_year(f))
         else:
             tag = m("title.momentum_crash")
     elif s.primary == "momentum_rally":
@@ -252,12 +254,12 @@ def title(f: FactsRecord) -> Msg:
             tag = m("title.rally_in_selloff")
         elif s.index_move == "rally":
             tag = m("title.rally_in_rally")
-        elif into:
+        elif into and into[0].z is not None and into[0].z >= s.thresholds.group_z:
             tag = m("title.momentum_rally_named", into=Group(into[0]))
         else:
             tag = m("title.momentum_rally")
     elif s.primary in ("index_selloff", "index_rally"):
-        tag = m(f"title.{s.primary}")
+        tag = m(f"title.{s.primary}", idx=Pct(idx, signed=False))
     elif s.primary == "rotation_day":
         if into and out:
             tag = m("title.rotation_groups", into=Group(into[0]), out=Group(out[0]))
@@ -361,7 +363,10 @@ def key_figures(f: FactsRecord) -> list[tuple[Msg, object]]:
 
 
 def _dd(mo) -> Msg:
-    return m("momentum.dd_at_peak") if round(mo.ls_drawdown_pct, 1) == 0 else m("momentum.dd_off_peak", dd=Pct(mo.ls_drawdown_pct, signed=False))
+    year = Year(mo.ls_since.year)
+    if round(mo.ls_drawdown_pct, 1) == 0:
+        return m("momentum.dd_at_peak", year=year)
+    return m("momentum.dd_off_peak", dd=Pct(mo.ls_drawdown_pct, signed=False), year=year)
 
 
 def _rule(rule: EventRule, *, umd: bool = False) -> Msg:
@@ -377,7 +382,7 @@ def _rule(rule: EventRule, *, umd: bool = False) -> Msg:
 
 def _level(f: FactsRecord, sign: float) -> Sigma:
     """The momentum story threshold on one side, as printed in watch lines (from the facts)."""
-    return Sigma(sign * f.story.thresholds.momentum_z)
+    return Sigma(sign * f.story.thresholds.momentum_z, prose=True)
 
 
 def momentum_section(f: FactsRecord) -> SectionPlan:
@@ -394,11 +399,8 @@ def momentum_section(f: FactsRecord) -> SectionPlan:
         p1.append(m("momentum.move_small", ls=Pct(mo.ls_ret_pct), z=Sigma(mo.ls_z), dd=_dd(mo), **legs))
     p2: list[Msg] = []
     same_way = mo.long_ret_pct * mo.short_ret_pct > 0 and direction(mo.long_ret_pct) == direction(mo.short_ret_pct) != "flat"
-    if same_way and a >= 1 and s.reading not in ("beta_selloff", "beta_rally"):  # both legs moved with the market: shares above 100% would mislead, say which fell (rose) further
-        more = "long_leg" if abs(mo.long_ret_pct) > abs(mo.short_ret_pct) else "short_leg"
-        p2.append(m("momentum.legs_same_way", dir=_dir(mo.long_ret_pct), long_lbl=m("words.long_leg"), short_lbl=m("words.short_leg"),
-                    more=m(f"words.{more}"), **legs))
-    elif a >= 1 and not same_way:  # which leg led means something only when the L/S move does
+    # both legs moving one way (with the market): shares above 100% would mislead, and the legs' returns are already given
+    if a >= 1 and not same_way:  # which leg led means something only when the L/S move does
         lead = s.lead
         if lead.leader == "long":
             p2.append(m("momentum.lead_long", share=Pct(lead.long_share_pct, signed=False)))
@@ -417,11 +419,11 @@ def momentum_section(f: FactsRecord) -> SectionPlan:
     p2.append(m("momentum.horizon", d5=Pct(mo.ls_5d_pct), d20=Pct(mo.ls_20d_pct)))
     umd, mtum = mo.cross_check.umd_pct, mo.cross_check.mtum_minus_spy_pct
     if umd is not None and mtum is not None:
-        p2.append(m("momentum.umd_mtum", umd=Pct(umd), mtum=Pct(mtum)))
+        p2.append(m("momentum.umd_mtum", umd=Pct(umd), mtum=Pp(mtum)))
     elif umd is not None:
         p2.append(m("momentum.umd", umd=Pct(umd)))
     elif mtum is not None:
-        p2.append(m("momentum.mtum", mtum=Pct(mtum)))
+        p2.append(m("momentum.mtum", mtum=Pp(mtum)))
     paragraphs = [p1, p2]
     if s.reading == "de_grossing":
         paragraphs.append([m("momentum.reading_de_grossing", idx=Pct(mo.index_ret_pct), breadth=Pct(f.rotation.breadth_pct_beating_index, signed=False))])
@@ -438,7 +440,11 @@ def momentum_section(f: FactsRecord) -> SectionPlan:
             p4.append(m("momentum.small_sample"))
         u = mo.history.umd
         if u is not None and u.n_events > 0 and u.horizons["63"].median_pct is not None:
-            p4.append(m("momentum.history_umd", year=Year(u.since_year), n=Int(u.n_events), rule=_rule(u.rule, umd=True), m3=Pct(u.horizons["63"].median_pct)))
+            umd_args = dict(year=Year(u.since_year), n=Int(u.n_events), rule=_rule(u.rule, umd=True), m3=Pct(u.horizons["63"].median_pct))
+            if mo.cross_check.umd_pct is not None:
+                p4.append(m("momentum.history_umd", umd=Pct(mo.cross_check.umd_pct), **umd_args))
+            else:
+                p4.append(m("momentum.history_umd_noday", **umd_args))
         paragraphs.append(p4)
     if s.momentum_move == "crash":
         squeeze = s.lead.leader == "short" or mo.long_ret_pct >= 0  # the short leg's rally, not the leaders' fall
@@ -461,7 +467,7 @@ def rotation_section(f: FactsRecord) -> SectionPlan:
     d = direction(idx)
     if d == "flat":
         p1 = [m("rotation.index_flat", idx=Pct(idx), breadth=Pct(b, signed=False), where=bw)]
-    elif d == "fell" and b >= 50:
+    elif d == "fell" and b >= t.broad_breadth_pct:  # a real contrast: most members beat a falling index
         p1 = [m("rotation.index_only_yet" if abs(idx) < t.flat_index_pct else "rotation.index_yet", dir=_dir(idx), **common)]
     elif d == "rose" and b < 50:
         p1 = [m("rotation.index_few", dir=_dir(idx), **common)]
@@ -477,8 +483,11 @@ def rotation_section(f: FactsRecord) -> SectionPlan:
     p3 = []
     if r.leg_sector_mix:
         top = r.leg_sector_mix[0]
-        sold = mo.ls_ret_pct < 0 and any(g.kind == "sector" and g.key == top.key for g in out)
-        p3.append(m("rotation.leg_mix_out" if sold else "rotation.leg_mix", pct=Pct(top.long_pct, signed=False), sector=Sector(top.key)))
+        row = next((g for g in r.sectors if g.key == top.key and g.ret_1d_pct is not None), None)
+        if row is not None:
+            lagged = any(g.kind == "sector" and g.key == top.key for g in out)
+            p3.append(m("rotation.leg_mix_out" if lagged else "rotation.leg_mix", pct=Pct(top.long_pct, signed=False), sector=Sector(top.key),
+                        dir=_dir(row.ret_1d_pct), ret=Pct(row.ret_1d_pct, signed=False)))
     if s.breadth_extreme == "broad" or (s.momentum_move == "crash" and b >= t.broad_breadth_pct):
         watch = m("rotation.watch_broad", breadth=Pct(b, signed=False))
     elif s.breadth_extreme == "narrow" or b < 100 - t.broad_breadth_pct:
@@ -494,16 +503,17 @@ def letf_section(f: FactsRecord) -> SectionPlan:
     l, idx = f.letf, f.momentum.index_ret_pct
     total = l.rebalance_total_usd
     if total <= -1e9 and l.top_stocks and l.n_names_100mn > 0:
-        p1 = [m("letf.sold", usd=Usd(total), n=Int(l.n_names_100mn), ticker=Literal_(l.top_stocks[0].ticker), stock_usd=Usd(l.top_stocks[0].flow_usd))]
+        p1 = [m("letf.sold", usd=Usd(total), n=Int(l.n_names_100mn), ticker=Literal_(l.top_stocks[0].ticker), stock_usd=Usd(l.top_stocks[0].flow_usd, signed=True))]
     elif total <= -1e9:
         p1 = [m("letf.sold_few", usd=Usd(total))]
     elif total >= 1e9:
-        p1 = [m("letf.bought", usd=Usd(total))]
+        p1 = [m("letf.bought_up" if direction(idx) == "rose" else "letf.bought", usd=Usd(total))]
     else:
         p1 = [m("letf.small", usd=Usd(total), side=_side(total))]
     if l.by_underlying:
         top = l.by_underlying[0]
         p1.append(m("letf.largest", underlying=Underlying(top.proxy), usd=Usd(top.flow_usd, signed=True), sell=Usd(l.rebalance_sell_usd), buy=Usd(l.rebalance_buy_usd)))
+    p1.append(m("letf.week", week=Usd(l.week_repeat_flow_usd, signed=True)))
     p2 = [m("letf.mechanism_down" if total < 0 else "letf.mechanism_up"), m("letf.gamma", usd=Usd(l.gamma_per_1pct_usd))]
     if l.dealer_gamma_per_1pct_usd is not None:
         p2.append(m("letf.dealer", usd=Usd(l.dealer_gamma_per_1pct_usd, signed=True), net=Usd(l.net_gamma_per_1pct_usd, signed=True)))
@@ -513,7 +523,7 @@ def letf_section(f: FactsRecord) -> SectionPlan:
     watch = None
     if down3 is not None:
         key = "letf.watch_further" if direction(idx) == "fell" else "letf.watch_fall"
-        watch = m(key, move=Pct(down3.move_pct, signed=False), usd=Usd(down3.flow_usd), week=Usd(l.week_repeat_flow_usd, signed=True))
+        watch = m(key, move=Pct(down3.move_pct, signed=False), usd=Usd(down3.flow_usd))
     return SectionPlan("letf", [p1, p2], watch)
 
 
@@ -537,13 +547,15 @@ def flows_section(f: FactsRecord) -> SectionPlan:
         paragraphs.append([m(key, **args)])
         if fl.overlap_long is not None and fl.overlap_short is not None:
             paragraphs.append([m("flows.overlap", of=Int(fl.overlap_long.of), long=Int(fl.overlap_long.count), short=Int(fl.overlap_short.count), sim=sim)])
-    month = f.meta.date.month
-    if month in (12, 1, 2) and fl.jan_fm_corr is not None:
-        watch = m("flows.watch_january", corr=Corr(fl.jan_fm_corr), n=Int(fl.jan_fm_n_years))
-    elif month in (3, 4) and fl.jan_fm_corr is not None:
+    day = f.meta.date
+    tax_season = day.month == 3 or (day.month == 4 and day.day <= 15)  # into the 15 April filing deadline
+    if day.month in (12, 1, 2) and fl.jan_fm_corr is not None:  # the January study, as a note in its season
+        link = m("flows.link_weak" if abs(fl.jan_fm_corr) < 0.3 else "flows.link_some")
+        paragraphs.append([m("flows.note_january", link=link, corr=Corr(fl.jan_fm_corr), n=Int(fl.jan_fm_n_years))])
+    if tax_season and fl.jan_fm_corr is not None:
         watch = m("flows.watch_tax", corr=Corr(fl.jan_fm_corr), n=Int(fl.jan_fm_n_years))
     elif fl.available and fl.overlap_long is not None:
-        watch = m("flows.watch_overlap", long=Int(fl.overlap_long.count), of=Int(fl.overlap_long.of), sim=sim)
+        watch = m("flows.watch_overlap", long=Int(fl.overlap_long.count), of=Int(fl.overlap_long.of), simc=m("flows.simc") if fl.simulated else m("words.empty"))
     else:
         watch = None
     return SectionPlan("flows", paragraphs, watch)
@@ -564,11 +576,15 @@ def bottom_line(f: FactsRecord) -> list[Msg]:
     elif s.momentum_move == "rally":
         out.append(m("bottom.rally_in_selloff", **letf) if s.index_move == "selloff" else m("bottom.crowding", ls=Pct(mo.ls_ret_pct), **letf))
     elif s.primary.startswith("index_"):
-        out.append(m("bottom.beta", **letf))
+        out.append(m("bottom.beta", dir=_dir(mo.index_ret_pct), idx=Pct(mo.index_ret_pct, signed=False), z=Sigma(mo.ls_z), **letf))
     elif s.primary == "rotation_day":
         out.append(m("bottom.rotation", z=Sigma(mo.ls_z)))
     else:
         out.append(m("bottom.quiet", z=Sigma(mo.ls_z), idx=Pct(mo.index_ret_pct)))
+        r, t = f.rotation, s.thresholds
+        if r.breadth_pctile is not None and (r.breadth_pctile <= 10 or r.breadth_pctile >= 90):
+            out.append(m("bottom.breadth_narrow" if r.breadth_pctile <= 10 else "bottom.breadth_broad", breadth=Pct(r.breadth_pct_beating_index, signed=False),
+                         where=where_year(r.breadth_pctile, r.breadth_pct_beating_index_rank, t.extreme_rank_pctile)))
     hist = history_ok(f)
     if hist is not None and hist.horizons["21"].median_pct is not None:
         med = hist.horizons["21"].median_pct
@@ -599,7 +615,6 @@ def captions(f: FactsRecord) -> dict[str, Msg]:
         "rotation_breadth": m("chart.rotation_breadth", breadth=Pct(r.breadth_pct_beating_index, signed=False)),
         "rotation_groups": m("chart.rotation_groups"),
         "letf_underlying": m("chart.letf_underlying", usd=Usd(l.rebalance_total_usd, signed=True)),
-        "letf_stocks": m("chart.letf_stocks", n=Int(l.n_names_100mn)),
     }
     if mo.series.fwd_path_med_pct and mo.history.panel is not None:
         out["momentum_fwd"] = m("chart.momentum_fwd", n=Int(mo.history.panel.n_events), rule=_rule(mo.history.panel.rule))

@@ -2,11 +2,14 @@
 
 Precedence: explicit keyword arguments > environment (``NIGHTDESK_SMTP__HOST=...``) >
 TOML file (``$NIGHTDESK_CONFIG`` or ``./nightdesk.toml``) > defaults. Unknown keys and
-wrong types are rejected at start with the key named.
+wrong types are rejected at start with the key named; a ``$NIGHTDESK_CONFIG`` naming a missing
+file, or a file that is not valid TOML, is a :class:`SettingsFileError` naming the file (and
+the line).
 """
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +20,25 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from nightdesk.mail_headers import check_address, check_from_addr, check_url
 
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
+
+
+class SettingsFileError(ValueError):
+    """The configuration file cannot be used (missing, unreadable, not TOML); the message names it."""
+
+
+def _mode(value: object, *, need: int, what: str) -> int:
+    """A permission mode from TOML (an int, e.g. ``0o755``) or the environment (octal text, e.g. ``"755"``)."""
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("0o")
+        try:
+            value = int(text, 8)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an octal mode such as 755") from None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0o777:
+        raise ValueError(f"{value!r} is not a permission mode between 000 and 777")
+    if value & need != need:
+        raise ValueError(f"{value:o}: the owner needs {need:o} on {what} (or the next run cannot replace them)")
+    return value
 
 
 class _Strict(BaseModel):
@@ -238,6 +260,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTDESK_", env_nested_delimiter="__", extra="forbid")
 
     output_dir: Path = Path("output")
+    publish_dir_mode: int = Field(0o755, description="permissions of every published folder (output/<date>/ and below): "
+                                  "0755 lets a web server or another user read the note")
+    publish_file_mode: int = Field(0o644, description="permissions of every published file")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nightdesk",
                             description="files derived once and reused: the charts' desubroutinized CJK fonts (about 75 MB)")
     provider: Literal["sample", "parquet", "csv", "yfinance", "store"] = "sample"
@@ -264,6 +289,18 @@ class Settings(BaseSettings):
         """``~`` means the user's home, as in a shell."""
         return path.expanduser()
 
+    @field_validator("publish_dir_mode", mode="before")
+    @classmethod
+    def _dir_mode(cls, value: object) -> int:
+        """Octal text (``"755"``) or an int; the owner keeps rwx."""
+        return _mode(value, need=0o700, what="folders")
+
+    @field_validator("publish_file_mode", mode="before")
+    @classmethod
+    def _file_mode(cls, value: object) -> int:
+        """Octal text (``"644"``) or an int; the owner keeps rw."""
+        return _mode(value, need=0o600, what="files")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -273,5 +310,28 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("NIGHTDESK_CONFIG", "nightdesk.toml"))
-        return (init_settings, env_settings, _TomlWithoutSecrets(settings_cls, toml_file=toml_path))
+        return (init_settings, env_settings, toml_source(settings_cls))
+
+
+def toml_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource:
+    """The TOML layer: ``$NIGHTDESK_CONFIG`` (which must exist) or ``./nightdesk.toml`` (if any),
+    refusing a web secret in it.
+
+    Raises
+    ------
+    SettingsFileError
+        ``$NIGHTDESK_CONFIG`` names a missing file or a folder; the file is unreadable, not UTF-8
+        or not valid TOML (the message gives the line and column).
+    """
+    named = os.environ.get("NIGHTDESK_CONFIG")
+    toml_path = Path(named) if named else Path("nightdesk.toml")
+    if named and not toml_path.is_file():
+        raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which " + ("is not a file" if toml_path.exists() else "does not exist"))
+    try:
+        return _TomlWithoutSecrets(settings_cls, toml_file=toml_path)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsFileError(f"{toml_path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsFileError(f"{toml_path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsFileError(f"{toml_path}: cannot read it ({exc.strerror or exc})") from None

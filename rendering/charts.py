@@ -18,6 +18,7 @@ from matplotlib.dates import DateFormatter, MonthLocator, YearLocator  # noqa: E
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#7f7f7f", "#D55E00"
+LIGHT_GREY = "#bdbdbd"
 STYLE = {
     "font.size": 8,
     "xtick.labelsize": 7.5,  # nothing under 7 pt in print: charts are drawn at the width they print at
@@ -50,7 +51,10 @@ def house_style(lang: str):
 
 
 def _fig() -> tuple[Figure, plt.Axes]:
-    fig = Figure(figsize=SIZE, dpi=100)  # not pyplot: no figure manager to register and close
+    # not pyplot: no figure manager to register and close. Constrained layout keeps the labels inside
+    # the figure's width, so a chart prints at its drawn size (type >= 7 pt) however long its labels are
+    fig = Figure(figsize=SIZE, dpi=100, layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02)
     return fig, fig.add_subplot()
 
 
@@ -67,6 +71,11 @@ def _bars(ax, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray, y1: np.ndarray, *,
     ax.add_collection(coll)
     ax.autoscale_view()
     return coll
+
+
+def _figure_title(fig: Figure, title: str) -> None:
+    """A chart title at the figure's left edge, in the house title style."""
+    fig.suptitle(title, x=0.0, ha="left", fontsize=plt.rcParams["axes.titlesize"], fontweight=plt.rcParams["axes.titleweight"])
 
 
 def _date_axis(ax, x: np.ndarray) -> None:
@@ -104,7 +113,9 @@ def ls_distribution(edges: list[float], counts: list[int], today_pct: float, tit
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 1, 10, 1,000: no exponents to typeset
     ax.yaxis.set_minor_locator(NullLocator())
     ax.axvline(today_pct, color=RED, lw=1.8, ls="--")
-    ax.annotate(labels["today"], (today_pct, max(counts) / 3), xytext=(5, 0), textcoords="offset points", fontsize=7.5)
+    ax.annotate(labels["today"], (today_pct, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -2), textcoords="offset points",
+                fontsize=7.5, va="top")  # at the top of the plot, right of the line: clear of the bars
+    ax.set_ylabel(labels["days_log"])
     ax.set_title(title)
     return fig
 
@@ -129,12 +140,13 @@ def group_bars(names: list[str], values: list[float], title: str, ax=None) -> Fi
     order = np.argsort(values)
     v = np.asarray(values)[order]
     y = np.arange(len(v))  # positions, not category strings: two groups with one name must stay two bars
-    for sel, style in ((v >= 0, {"facecolors": GREEN}), (v < 0, {"facecolors": RED, "hatch": "////"})):
+    # blue up, grey hatched down: neutral in every edition (red means up to a Chinese reader, down to a US one)
+    for sel, style in ((v >= 0, {"facecolors": BLUE}), (v < 0, {"facecolors": LIGHT_GREY, "hatch": "////"})):
         if sel.any():
             _bars(ax, 0 * v[sel], v[sel], y[sel] - 0.4, y[sel] + 0.4, edgecolors="black", linewidths=0.3, sticky_x=0.0, **style)
     ax.set_yticks(y, [names[i] for i in order])
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_title(title)
+    _figure_title(fig, title)  # from the figure's left edge: long category labels push the axes right
     ax.grid(axis="y", visible=False)
     return fig
 
@@ -149,7 +161,7 @@ def intensity_history(dates: list[str], retail: list[float], inst: list[float], 
     ax.plot(x[-1], retail[-1], marker="o", color=ORANGE, mec="black")
     ax.plot(x[-1], inst[-1], marker="s", color=BLUE, mec="black")
     ax.axhline(0, color=GREY, lw=0.8)
-    ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, borderaxespad=0.1)  # above the plot: the series fill it
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, borderaxespad=0.1)  # below the dates: the series fill the plot
     ax.set_title(labels["flows"])
     return fig
 
@@ -166,7 +178,7 @@ def sector_heatmap(names: list[str], table: list[list[float]], columns: list[str
     ax.grid(False)
     for (i, j), v in np.ndenumerate(data):
         ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=7.5, color="black" if abs(v) < 0.6 * lim else "white")
-    ax.set_title(title)
+    _figure_title(fig, title)
     return fig
 
 
@@ -193,7 +205,7 @@ def timing_bars(buckets: list[str], retail: list[float], inst: list[float], labe
     ax.bar(x - 0.2, retail, width=0.4, color=ORANGE, edgecolor="black", lw=0.3, label=labels["retail"])
     ax.bar(x + 0.2, inst, width=0.4, color=BLUE, edgecolor="black", lw=0.3, hatch="///", label=labels["inst"])
     ax.set_xticks(x, buckets)
-    ax.legend(frameon=False, ncol=2)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, borderaxespad=0.1)  # below the buckets, off the bars
     ax.set_title(labels["timing"])
     return fig
 

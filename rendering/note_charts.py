@@ -48,14 +48,18 @@ def chart_specs(facts: FactsRecord, lang: str) -> dict[str, tuple[Callable, tupl
     out["rotation_groups"] = (ch.group_bars, (names, [g.z for g in groups], lab["themes"]))
     top = l.by_underlying[:10]
     out["letf_underlying"] = (ch.group_bars, ([term(u.proxy, lang, "underlyings") for u in top], [u.flow_usd / unit for u in top], lab["letf"]))
-    stocks = l.top_stocks[:12]
-    out["letf_stocks"] = (ch.group_bars, ([x.ticker for x in stocks], [x.flow_usd / unit for x in stocks], lab["top"]))
     if fl.available:
         out["flows_intensity"] = (ch.intensity_history, (fl.series.dates, fl.series.retail, fl.series.inst, lab))
         if fl.retail_timing:
             keys = ["open", "morning", "midday", "afternoon", "close"]
             out["flows_timing"] = (ch.timing_bars, (lab["buckets"], [fl.retail_timing[k] for k in keys], [fl.inst_timing[k] for k in keys], lab))
+    if facts.story.primary == "quiet":  # a short note: the charts that still say something on a quiet day
+        out = {k: v for k, v in out.items() if k in QUIET_DAY_CHARTS}
     return out
+
+
+QUIET_DAY_CHARTS = ("momentum_cum", "rotation_groups", "rotation_breadth", "letf_underlying", "flows_intensity")
+"""On a quiet day the distribution (today in its middle), the heatmap and the timing bars are left out."""
 
 
 def label_pairs(base: object, other: object) -> dict[str, str] | None:

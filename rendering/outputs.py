@@ -1,7 +1,9 @@
 """Write one date's complete set of files into a staging folder, and publish it atomically."""
 from __future__ import annotations
 
+import logging
 import os
+import re
 import time
 import tempfile
 from pathlib import Path
@@ -13,8 +15,16 @@ from nightdesk.rendering.note_charts import chart_svgs
 from nightdesk.rendering.svg_i18n import SvgWriter
 from nightdesk.rendering.pdf import Edition, chart_pages, join_pdfs, layout, start_chart_pages, write_pdf
 from nightdesk.rendering.publish import (
-    archive_entries, date_lock, manifest, neighbours, note_file, promote, published_dates, staging, write_json,
+    DIR_MODE, FILE_MODE, WRITE_ERRNOS, PublishError, archive_entries, date_lock, manifest, neighbours, note_dir, note_file, pid_alive,
+    promote, published_dates, staging, write_error, write_json,
 )
+
+LOG = logging.getLogger(__name__)
+ARCHIVE_MARKER = "<!-- nightdesk:archive page, rewritten by every run -->"
+"""Written at the end of the archive page: an ``index.html`` without it is the user's and is never overwritten."""
+LEGACY_ARCHIVE_TITLE = "<title>nightdesk — archive</title>"
+"""How archive pages written before the marker are recognised."""
+ARCHIVE_TMP_RE = re.compile(r"^\.index\.html\.(\d+)\.tmp$")
 
 
 def pdf_name(edition: str) -> str:
@@ -99,25 +109,74 @@ def write_outputs(facts: FactsRecord, notes: dict[str, Note], folder: Path, *, v
 
 
 def publish_note(facts: FactsRecord, notes: dict[str, Note], output_dir: Path, *, version: str, fontconfig: Path,
-                 svg_writer: SvgWriter | None = None) -> dict:
+                 svg_writer: SvgWriter | None = None, dir_mode: int = DIR_MODE, file_mode: int = FILE_MODE) -> dict:
     """Render every edition into a staging folder and swap it in atomically (under the date's lock).
 
-    Returns what :func:`write_outputs` returns plus ``folder``. The archive page is not touched:
-    call :func:`write_archive` once after one or many notes.
+    Folders get ``dir_mode`` and files ``file_mode`` (settings ``publish_dir_mode`` /
+    ``publish_file_mode``). Returns what :func:`write_outputs` returns plus ``folder``. The
+    archive page is not touched: call :func:`write_archive` once after one or many notes.
+
+    Raises
+    ------
+    PublishError
+        The note cannot be written (disk full, quota, read-only, permissions) or the date is
+        being published by another run; the previous note is unchanged.
     """
     date = facts.meta.date.isoformat()
+    target = note_dir(output_dir, date)
     with date_lock(output_dir, date):
+        existed = target.exists()
         with staging(output_dir, date) as tmp:
-            info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, svg_writer=svg_writer,
-                                 navs=note_navs(output_dir, date, list(notes)))
-            target = promote(tmp, output_dir, date)
+            try:
+                info = write_outputs(facts, notes, tmp, version=version, fontconfig=fontconfig, svg_writer=svg_writer,
+                                     navs=note_navs(output_dir, date, list(notes)))
+            except OSError as exc:  # disk full, quota, read-only: one line naming the folder, not a traceback
+                if (err := write_error(exc, target, existed=existed)) is None:
+                    raise
+                raise err from None
+            target = promote(tmp, output_dir, date, dir_mode=dir_mode, file_mode=file_mode)
     return {**info, "folder": str(target)}
 
 
-def write_archive(output_dir: Path) -> Path:
-    """``output/index.html`` listing every published date (rewritten atomically; safe from concurrent workers)."""
-    target = Path(output_dir) / "index.html"
+def is_archive_page(path: Path) -> bool:
+    """True when ``path`` is an archive page nightdesk wrote (:data:`ARCHIVE_MARKER`, or an older page's title)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4_000_000)
+    except OSError:
+        return False
+    text = head.decode("utf-8", errors="replace")
+    return ARCHIVE_MARKER in text or LEGACY_ARCHIVE_TITLE in text
+
+
+def write_archive(output_dir: Path, *, file_mode: int = FILE_MODE) -> Path | None:
+    """``output/index.html`` listing every published date (rewritten atomically; safe from concurrent workers).
+
+    An ``index.html`` that nightdesk did not write (no :data:`ARCHIVE_MARKER`) is the user's: it is
+    left as it is, with one warning, and None is returned. Temporary pages of killed runs are removed.
+
+    Raises
+    ------
+    PublishError
+        The page cannot be written (disk full, permissions); the notes themselves are published.
+    """
+    out = Path(output_dir)
+    target = out / "index.html"
+    for p in out.glob(".index.html.*.tmp"):
+        if (m := ARCHIVE_TMP_RE.match(p.name)) and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
+            p.unlink(missing_ok=True)
+    if os.path.lexists(target) and not is_archive_page(target):
+        LOG.warning("left %s alone: it is not an archive page nightdesk wrote (no nightdesk marker); the archive "
+                    "page is not updated", target)
+        return None
     tmp = target.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text(render_archive(archive_entries(output_dir)), encoding="utf-8")
-    tmp.replace(target)
+    try:
+        tmp.write_text(render_archive(archive_entries(out)) + "\n" + ARCHIVE_MARKER + "\n", encoding="utf-8")
+        os.chmod(tmp, file_mode)
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = WRITE_ERRNOS.get(exc.errno, exc.strerror or exc.__class__.__name__)
+        raise PublishError(f"cannot update the archive page {target}: {reason}; the notes are published, "
+                           "the archive page is unchanged") from None
     return target

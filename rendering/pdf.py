@@ -14,18 +14,22 @@ from __future__ import annotations
 import ctypes.util
 import hashlib
 import io
+import mimetypes
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 from xml.sax.saxutils import escape
 
 import pikepdf
 import uharfbuzz as hb
 from weasyprint import HTML, Document
-from weasyprint.urls import URLFetcher, URLFetchingError
+from weasyprint.urls import URLFetcher, URLFetcherResponse, URLFetchingError
 
 from nightdesk.rendering.charts import DEFAULT_FONTS, FONTS
 from nightdesk.rendering.html import SLOT_END, slot_id
@@ -38,20 +42,47 @@ class RenderError(RuntimeError):
 
 
 class SandboxFetcher(URLFetcher):
-    """Refuses every URL except ``data:`` and files inside ``root``."""
+    """Refuses every URL except ``data:`` and regular files inside ``root``.
+
+    A ``file:`` URL is decoded exactly once, as urllib's file handler would (``%2e%2e`` is
+    ``..``, ``%2F`` is ``/``), normalised and resolved (symlinks followed) *before* the
+    containment check, and the file is then read from that resolved path, so what was checked is
+    what is read. A path still holding percent-escapes after the decoding (double encoding, as
+    ``%252e%252e``) is refused outright, as are other hosts than ``localhost``, folders and
+    anything that is not a regular file.
+    """
 
     def __init__(self, root: Path):
         super().__init__(allowed_protocols=("file", "data"))
         self.root = Path(root).resolve()
 
+    def resolve(self, url: str) -> Path:
+        """The file inside ``root`` that a ``file:`` URL names.
+
+        Raises
+        ------
+        URLFetchingError
+            The URL is not a plain local file URL, or names something outside ``root``.
+        """
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+            raise URLFetchingError(f"blocked: {url} is not a local file URL")
+        path = url2pathname(parts.path)
+        if re.search(r"%[0-9A-Fa-f]{2}", path) or "\x00" in path:
+            raise URLFetchingError(f"blocked: {url} is encoded more than once")
+        target = Path(os.path.normpath(path)).resolve()
+        if target != self.root and self.root not in target.parents:
+            raise URLFetchingError(f"blocked: {url} is outside the note folder")
+        if not target.is_file():
+            raise URLFetchingError(f"blocked: {url} is not a file in the note folder")
+        return target
+
     def fetch(self, url, headers=None):
         if url.startswith("data:"):
             return super().fetch(url, headers)
-        if url.startswith("file://"):
-            target = Path(url.removeprefix("file://")).resolve()
-            if target == self.root or self.root in target.parents:
-                return super().fetch(url, headers)
-        raise URLFetchingError(f"blocked: {url} is outside the note folder")
+        target = self.resolve(url)
+        mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(target.as_uri(), target.read_bytes(), {"Content-Type": mime})
 
 
 def check_fonts() -> None:

@@ -19,7 +19,12 @@ def test_edition_in_browser(browser, published, lang, width):
     page.goto((out / "2026-02-04" / f"note.{lang}.html").as_uri())
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     charts = page.evaluate("[...document.querySelectorAll('figure.chart svg')].map(s => s.getBoundingClientRect().width * s.getBoundingClientRect().height)")
+    # the smallest chart text as laid out on screen (a glyph's box height is about 1.2x its font size)
+    smallest_px = page.evaluate("Math.min(...[...document.querySelectorAll('figure.chart svg text')].map(t => t.getBoundingClientRect().height).filter(h => h > 0))")
+    alt = page.evaluate("[...document.querySelectorAll('figure.chart [role=img]')].map(d => d.getAttribute('aria-label'))")
     page.close()
+    assert smallest_px >= (11 if width == 390 else 9), f"chart text {smallest_px:.1f}px high at {width}px"  # was ~5 px on a phone
+    assert alt and all(a and len(a) > 10 for a in alt)  # every chart has alt text (its caption)
     assert overflow <= 0, f"{lang} at {width}px overflows by {overflow}px"
     assert len(charts) >= 8 and all(area > 1000 for area in charts)
     assert not errors, errors

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.mark.parametrize("name", ["nightdesk.analytics.flows", "nightdesk.analytics.letf", "nightdesk.analytics.quality", "nightdesk.flows.backfill",
                                   "nightdesk.marketdata.staleness", "nightdesk.marketdata.flows_source", "nightdesk.marketdata.refresh",
-                                  "nightdesk.marketdata.calendar",
+                                  "nightdesk.marketdata.calendar", "nightdesk.marketdata.validate",
                                   "nightdesk.delivery.tokens", "nightdesk.delivery.links", "nightdesk.delivery.mailto", "nightdesk.rendering.publish",
                                   "nightdesk.tables", "nightdesk.web.i18n", "nightdesk.web.security", "nightdesk.web.site", "nightdesk.web.archive"])
 def test_docstring_examples(name):

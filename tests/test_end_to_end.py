@@ -105,7 +105,7 @@ def test_url_fetcher_sandbox(tmp_path):
 def test_simplified_charts_use_simplified_glossary(published):
     out, _ = published
     svg = (out / "2026-02-04" / "charts" / "momentum_cum.zh-Hans.svg").read_text()
-    assert "多空动量组合累积收益" in svg and "動能" not in svg
+    assert "多空动量组合累计收益" in svg and "動能" not in svg
     assert "多空動能組合累積報酬" in (out / "2026-02-04" / "charts" / "momentum_cum.zh-Hant.svg").read_text()
 
 

@@ -40,6 +40,7 @@ def test_cache_dir_from_toml_expands_home(tmp_path, monkeypatch):
     cfg.write_text('cache_dir = "~/nd-cache"\n')
     monkeypatch.setenv("NIGHTDESK_CONFIG", str(cfg))
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NIGHTDESK_CACHE_DIR", raising=False)  # the environment outranks the file
     assert Settings().cache_dir == tmp_path / "nd-cache"
 
 

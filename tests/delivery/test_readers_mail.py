@@ -55,6 +55,7 @@ def test_a_database_from_before_the_list_is_honoured_too(tmp_path):
 def test_cli_add_and_import_refuse_suppressed_addresses(tmp_path, monkeypatch):
     from nightdesk.cli.app import app
 
+    (tmp_path / "none.toml").write_text("")  # an empty config: a missing $NIGHTDESK_CONFIG file is an error
     monkeypatch.setenv("NIGHTDESK_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("NIGHTDESK_DELIVERY__DB_URL", f"sqlite:///{tmp_path}/subs.db")
     run = CliRunner().invoke

@@ -79,7 +79,9 @@ def test_claims_catch_the_old_narrative(records):
     assert "short leg said to lead with 50%" in crash  # 'led by the short leg' on a 0.01pp gap
     assert "1th percentile printed where a rank belongs" in crash  # 'the 1st percentile' for the 5th-largest fall
     assert "gamma" in crash and "disagree" in crash  # $6.2bn per 1% against a 3% scenario of $15.7bn
-    assert "crash watch line at L/S z" in quiet and "tax-season line in month 7" in quiet
+    assert "crash watch line at L/S z" in quiet and "tax-season line on 2025-07-28" in quiet  # crash lines on a quiet July day
+    assert "breadth holds above 60%' with breadth at 30.3%" in quiet and "'an up close' on an index move of -0.03%" in quiet
+    assert "internal name 'letf_registry'" in quiet and "internal name 'split like jump'" in quiet
     assert "crash watch line at L/S z" in rally
     assert "short leg said to lead" in found[("crash", "zh-Hant")] and "short leg said to lead" in found[("crash", "zh-Hans")]
 
@@ -195,3 +197,17 @@ def test_every_session_of_2025_reads_true(sample_provider, quarter):
                     problems += [f"{day} zh-Hans: Taiwan wording {w!r}" for w in taiwan_wording(as_text(note))]
     assert not problems, problems[:20]
     assert len(stories) >= 3  # every quarter of 2025 has quiet, rotation and momentum or index days
+
+
+def test_a_contradicted_note_is_not_published(story_records):
+    """The flow reads every edition back before publishing: an edition made false (a leg said to
+    lead that did not) stops the run with the contradiction named."""
+    from nightdesk.narrative.claims import NarrativeError, verify
+    from nightdesk.narrative.compose import compose_notes
+
+    rec = story_records["crash_both_legs"]
+    notes = compose_notes(rec, ["en"])
+    verify(rec, notes)  # the true note passes
+    bad = notes["en"].__class__(**{**notes["en"].__dict__, "headline": notes["en"].headline.replace("with both legs sharing the move", "led by the short leg")})
+    with pytest.raises(NarrativeError, match="short leg said to lead with 50%"):
+        verify(rec, {"en": bad})

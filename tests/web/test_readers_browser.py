@@ -85,6 +85,7 @@ def live(published, prefect_harness, tmp_path_factory):
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
     port = free_port()
+    (root / "none.toml").write_text("")  # an empty config: a missing $NIGHTDESK_CONFIG file is an error
     env = {"NIGHTDESK_CONFIG": root / "none.toml", "NIGHTDESK_OUTPUT_DIR": output, "NIGHTDESK_DELIVERY__DB_URL": f"sqlite:///{root}/subs.db",
            "NIGHTDESK_DELIVERY__TRANSPORT": "smtp", "NIGHTDESK_DELIVERY__SMTP__HOST": "127.0.0.1", "NIGHTDESK_DELIVERY__SMTP__PORT": smtp.port,
            "NIGHTDESK_DELIVERY__FROM_ADDR": "Nightdesk Desk <desk@nightdesk.news>", "NIGHTDESK_DELIVERY__UNSUBSCRIBE_MAILTO": "unsubscribe@nightdesk.news",

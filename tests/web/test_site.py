@@ -365,6 +365,7 @@ def test_the_service_refuses_to_start_without_what_it_needs(tmp_path, archive_ro
     monkeypatch.setenv("NIGHTDESK_CONFIG", str(toml))
     with pytest.raises(ValidationError, match="never in"):
         Settings()
+    (tmp_path / "none.toml").write_text("")  # an empty config: a missing $NIGHTDESK_CONFIG file is an error
     monkeypatch.setenv("NIGHTDESK_CONFIG", str(tmp_path / "none.toml"))
     with pytest.raises(ValidationError, match="32 characters"):
         Settings(web={"secret_key": "short"})
@@ -375,6 +376,7 @@ def test_cli_web_names_what_is_missing(tmp_path, archive_root, monkeypatch):
 
     from nightdesk.cli.app import app
 
+    (tmp_path / "none.toml").write_text("")  # an empty config: a missing $NIGHTDESK_CONFIG file is an error
     monkeypatch.setenv("NIGHTDESK_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("NIGHTDESK_OUTPUT_DIR", str(archive_root))
     monkeypatch.delenv("NIGHTDESK_WEB__SECRET_KEY", raising=False)
