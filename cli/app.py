@@ -554,6 +554,7 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
     """
     day = _parse_date(date)
     settings = _settings()
+    _check_prefect_api()
     from nightdesk.delivery.published import PublishedNoteError, verify_published
     from nightdesk.delivery.transport import TransportFailure
     from nightdesk.rendering.publish import PublishError, note_dir
@@ -570,7 +571,6 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
         _fail(str(exc))
     except TransportFailure as exc:
         _fail(str(exc))
-    _check_prefect_api()
     _quiet_prefect()
     from nightdesk.delivery.send import DeliveryFailed
     from nightdesk.flows.deliver import deliver_note
