@@ -230,6 +230,7 @@ def bench_delivery(n: int = 10_000) -> None:
     import socket
     import subprocess
 
+    from nightdesk.delivery.message import mail_template
     from nightdesk.delivery.send import deliver
     from nightdesk.delivery.store import connect, subscribers
     from nightdesk.delivery.transport import SmtpTransport
@@ -246,7 +247,8 @@ def bench_delivery(n: int = 10_000) -> None:
             engine = connect(f"sqlite:///{tmp}/subs-{len(label)}.db")
             with engine.begin() as conn:
                 conn.execute(subscribers.insert(), [{"email": f"user{i}@example.com", "name": f"User {i}", "language": "en", "status": "active",
-                                                     "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}"} for i in range(n)])
+                                                     "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}",
+                                                     "email_key": f"user{i}@example.com"} for i in range(n)])
             with socket.socket() as sk:
                 sk.bind(("127.0.0.1", 0))
                 port = sk.getsockname()[1]
@@ -260,7 +262,8 @@ def bench_delivery(n: int = 10_000) -> None:
             summary = {"lang": "en", "title": "US Equity Strategy | Quiet tape", "date_label": "x", "headline": "h", "takeaways": ["a", "b", "c"],
                        "disclaimer": ["d1", "d2"], "attachment_line": "att", "unsubscribe_label": "Unsubscribe"}
             t = time.perf_counter()
-            rep = deliver(engine, "2026-02-04", pdf_for=lambda lang: pdf, summary_for=lambda lang: summary, transport=SmtpTransport("127.0.0.1", port),
+            templates = {"en": mail_template(summary, pdf, note_date="2026-02-04", language="en")}
+            rep = deliver(engine, "2026-02-04", templates=templates, transport=SmtpTransport("127.0.0.1", port),
                           from_addr="d@nightdesk.invalid", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u", rate_per_s=1e9)
             el = time.perf_counter() - t
             server.terminate()

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from nightdesk.mail_headers import check_address, check_from_addr, check_url
+
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
 
 
@@ -80,7 +82,8 @@ class SmtpSettings(_Strict):
     username: str | None = None
     password: SecretStr | None = None
     security: Literal["none", "starttls", "ssl"] = "none"
-    timeout_s: float = 30.0
+    timeout_s: float = Field(30.0, gt=0, description="wait for each reply of the server")
+    connect_timeout_s: float = Field(5.0, gt=0, description="wait to connect: a server that is down fails the run within this")
 
 
 class DeliverySettings(_Strict):
@@ -88,12 +91,45 @@ class DeliverySettings(_Strict):
 
     db_url: str = "sqlite:///.nightdesk/subscribers.db"
     transport: Literal["outbox", "smtp"] = "outbox"
+    outbox_dir: Path | None = Field(None, description="the outbox transport's .eml files go to <outbox_dir>/<date>/ (0700); "
+                                    "default: 'outbox' beside a SQLite subscriber DB, else .nightdesk/outbox. Never under output_dir")
     from_addr: str = "Nightdesk Strategy <strategy@nightdesk.invalid>"
     unsubscribe_mailto: str = "unsubscribe@nightdesk.invalid"
     unsubscribe_url: str = "https://nightdesk.invalid/unsubscribe"
     rate_per_s: float = Field(50.0, gt=0)
-    max_attempts: int = Field(5, ge=1)
+    max_attempts: int = Field(5, ge=1, description="tries per message on 4xx replies and dropped connections")
+    claim_lease_s: float = Field(300.0, gt=0, description="a run's claim on a subscriber's message lapses after this (a run that "
+                                 "died on the same host is taken over at once)")
+    db_lock_wait_s: float = Field(30.0, gt=0, description="how long a write waits for a locked subscriber database")
     smtp: SmtpSettings = SmtpSettings()
+
+    @field_validator("from_addr")
+    @classmethod
+    def _from_addr(cls, value: str) -> str:
+        return check_from_addr("from_addr", value)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str) -> str:
+        return check_address("unsubscribe_mailto", value)
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url("unsubscribe_url", value)
+
+    @field_validator("outbox_dir")
+    @classmethod
+    def _outbox_home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+    def outbox_folder(self, note_date: str) -> Path:
+        """Where the outbox transport writes ``note_date``'s messages (see ``outbox_dir``)."""
+        if self.outbox_dir is not None:
+            return self.outbox_dir / note_date
+        if self.db_url.startswith("sqlite:///") and self.db_url != "sqlite:///:memory:":
+            return Path(self.db_url.removeprefix("sqlite:///").split("?", 1)[0]).parent / "outbox" / note_date
+        return Path(".nightdesk") / "outbox" / note_date
 
 
 class StoreSettings(_Strict):
