@@ -233,8 +233,8 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
     if re.search(r"[Rr]etail|散[戶户]|[Ii]nstitution|機構|机构", front):
         bad("flow figures (simulated) in the title, headline or takeaways")
     p = fl.retail_intensity_pctile
-    if re.search(r"chased strength|追價|追涨", text) and not (p is not None and p >= 80):
-        bad(f"'chased strength' at the {p} percentile")
+    if re.search(r"chased strength|追價|追涨", text) and not (p is not None and p >= 80 and f.momentum.index_ret_pct > 0):
+        bad(f"'chased strength' at the {p} percentile with the index at {f.momentum.index_ret_pct:+.2f}%")
     if re.search(r"stepped back|縮手|观望", text) and not (p is not None and p <= 20):
         bad(f"'stepped back' at the {p} percentile")
     # internal names

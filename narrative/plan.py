@@ -538,7 +538,7 @@ def flows_section(f: FactsRecord) -> SectionPlan:
         iw = where_year(fl.inst_intensity_pctile, fl.inst_rank, t.extreme_rank_pctile)
         args = dict(retail=rw, inst=iw, retail_when=m(f"flows.when_{fl.retail_when}"), inst_when=m(f"flows.when_{fl.inst_when}"), sim=sim)
         p = fl.retail_intensity_pctile
-        if p is not None and p >= 80 and (mo.index_ret_pct > 0 or mo.ls_ret_pct > 0):
+        if p is not None and p >= 80 and mo.index_ret_pct > 0:  # 'strength' is the index's: a winners' day in a falling market is not it
             key = "flows.chased"
         elif p is not None and p <= 20 and mo.index_ret_pct < 0:
             key = "flows.stepped_back"

@@ -190,3 +190,18 @@ def test_a_contradicted_note_is_not_published(story_records):
     bad = notes["en"].__class__(**{**notes["en"].__dict__, "headline": notes["en"].headline.replace("with both legs sharing the move", "led by the short leg")})
     with pytest.raises(NarrativeError, match="short leg said to lead with 50%"):
         verify(rec, {"en": bad})
+
+
+def test_chased_strength_needs_a_rising_index(story_records):
+    """'Retail chased strength' is said only when the index rose: on a winners-beat-losers day in
+    a falling market (L/S up, index down) heavy retail buying reads as buying into weakness."""
+    base = story_records["rally_in_selloff"]  # 2022-03-07: index -3.0%, L/S +2.5 sigma
+    assert base.momentum.index_ret_pct < 0 < base.momentum.ls_ret_pct
+    rec = base.model_copy(update={"flows": base.flows.model_copy(update={"retail_intensity_pctile": 95.0})})
+    for lang in LANGS:
+        text = as_text(compose_note(rec, lang))
+        assert not re.search(r"chased strength|追價|追涨", text), lang
+        assert check(rec, edition_of(compose_note(rec, lang))) == [], lang
+    chased = edition_of(compose_note(rec, "en"))
+    chased.sections["flows"] = ["Retail chased strength: its net buying intensity sat at the 95th percentile."]
+    assert any("chased strength" in x for x in check(rec, chased))
