@@ -152,16 +152,17 @@ def test_missing_flows_gets_a_sentence(story_records):
         assert check(rec, edition_of(compose_note(rec, lang))) == []
 
 
-@pytest.mark.slow  # facts for 62-63 sessions a quarter: about 20 s of CPU each
+@pytest.mark.slow  # facts for 31-32 sessions a quarter: about 10 s of CPU each
 @pytest.mark.parametrize("quarter", [1, 2, 3, 4])
-def test_every_session_of_2025_reads_true(sample_provider, quarter):
-    """Every session of 2025, in all three editions: the claims checker finds nothing, and the
-    Simplified edition carries no Taiwan wording."""
+def test_2025_reads_true(sample_provider, quarter):
+    """Every other session of 2025 (alternating, so every weekday and every kind of day is in),
+    in all three editions: the claims checker finds nothing, and the Simplified edition carries
+    no Taiwan wording. Every session of a span: ``scripts/check_claims.py`` (2022 and 2025: none)."""
     from nightdesk.marketdata.calendar import sessions_between
     from nightdesk.marketdata.registry import MarketDataBatch
 
     s = Settings()
-    days = list(sessions_between(dt.date(2025, 3 * quarter - 2, 1), dt.date(2025, 3 * quarter, 30 if quarter in (2, 3) else 31)))
+    days = list(sessions_between(dt.date(2025, 3 * quarter - 2, 1), dt.date(2025, 3 * quarter, 30 if quarter in (2, 3) else 31)))[quarter % 2 :: 2]
     problems, stories = [], set()
     for i in range(0, len(days), 16):
         chunk = days[i : i + 16]
