@@ -326,7 +326,9 @@ def toml_source(settings_cls: type[BaseSettings]) -> TomlConfigSettingsSource:
     named = os.environ.get("NIGHTDESK_CONFIG")
     toml_path = Path(named) if named else Path("nightdesk.toml")
     if named and not toml_path.is_file():
-        raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which " + ("is not a file" if toml_path.exists() else "does not exist"))
+        if toml_path.exists():
+            raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which is not a file")
+        raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which does not exist")
     try:
         return _TomlWithoutSecrets(settings_cls, toml_file=toml_path)
     except tomllib.TOMLDecodeError as exc:
