@@ -394,5 +394,8 @@ if __name__ == "__main__":
 
     warnings.filterwarnings("ignore")
     chosen = sys.argv[1:] or list(SECTIONS)
+    unknown = [n for n in chosen if n not in SECTIONS]
+    if unknown:
+        sys.exit(f"usage: benchmarks/run.py [{' '.join(SECTIONS)}]; unknown section(s): {', '.join(unknown)}")
     for name in chosen:
         SECTIONS[name]()
