@@ -13,13 +13,21 @@ def sector_map(sectors: pd.DataFrame, day: pd.Timestamp, tickers: list[str]) -> 
 
     Uses the latest snapshot on or before ``day``; tickers absent from it take their row from
     the nearest other snapshot (later first), so a ticker that joined the index later still
-    gets a sector. Columns ``sector, sub_industry, snapshot``, index = ticker.
+    gets a sector. Snapshots that list sectors only (the older constituent files) take each
+    ticker's sub-industry from the nearest snapshot that has one under the same sector; a
+    ticker whose sector changed between them keeps no sub-industry rather than a foreign one.
+    Columns ``sector, sub_industry, snapshot``, index = ticker.
     """
     snaps = sorted(sectors["snapshot"].unique())
     in_force = [s for s in snaps if pd.Timestamp(s) <= day]
     order = ([in_force[-1]] if in_force else []) + [s for s in snaps if pd.Timestamp(s) > day] + list(reversed(in_force[:-1]))
-    ranked = sectors.assign(_rank=sectors["snapshot"].map({s: i for i, s in enumerate(order)}))
-    best = ranked.sort_values("_rank").drop_duplicates("ticker").set_index("ticker")
+    ranked = sectors.assign(_rank=sectors["snapshot"].map({s: i for i, s in enumerate(order)})).sort_values("_rank", kind="stable")
+    best = ranked.drop_duplicates("ticker").set_index("ticker")
+    known = ranked.dropna(subset=["sub_industry"]).drop_duplicates(["ticker", "sector"]).set_index(["ticker", "sector"])["sub_industry"]
+    if len(known):
+        missing = best["sub_industry"].isna() & best["sector"].notna()
+        keys = pd.MultiIndex.from_arrays([best.index[missing], best.loc[missing, "sector"]])
+        best.loc[missing, "sub_industry"] = known.reindex(keys).to_numpy()
     return best.reindex(tickers)[["sector", "sub_industry", "snapshot"]]
 
 
@@ -39,14 +47,19 @@ def sector_maps(sectors: pd.DataFrame, days: list[pd.Timestamp], tickers: list[s
 def shares_proxy(reference: pd.DataFrame, px_close: pd.DataFrame) -> pd.Series:
     """Market cap per $1 of price (a shares-outstanding proxy): ``cap_ref / P_ref``.
 
-    ``P_ref`` is the last close on or before the reference date (the first close when the
-    data start later). Multiply by any close to roll the cap to that date.
+    ``P_ref`` is the reference's own ``close_as_of`` (the close on the reference date, on the
+    same adjusted basis as the prices) when it carries one; otherwise the last close on or
+    before the reference date in ``px_close`` (the first close when the data start later).
+    Multiply by any close to roll the cap to that date: shares held constant, so a date years
+    before the reference gets that date's price level, not the reference date's caps.
     """
     ref = reference.dropna(subset=["market_cap_usd"]).drop_duplicates("ticker").set_index("ticker")
     tickers = [t for t in ref.index if t in px_close.columns]
     ref_day = pd.Timestamp(ref["as_of"].iloc[0]) if "as_of" in ref and len(ref) else px_close.index[0]
     hist = px_close[tickers]
     p_ref = hist.loc[:ref_day].ffill().iloc[-1] if (hist.index <= ref_day).any() else hist.bfill().iloc[0]
+    if "close_as_of" in ref:
+        p_ref = pd.to_numeric(ref.loc[tickers, "close_as_of"], errors="coerce").fillna(p_ref)
     return ref.loc[tickers, "market_cap_usd"] / p_ref
 
 

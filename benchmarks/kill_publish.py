@@ -107,6 +107,21 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def _kill_and_check(proc: subprocess.Popen, out: Path, stats: dict) -> tuple[str | None, list]:
+    """SIGKILL ``proc`` and its group (a temporary Prefect server it started), then check the
+    published note and count what was left behind into ``stats``; returns (problem, leftovers)."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _kill_group(proc)
+    stats["kills"] += 1
+    if (problem := check_note(out / DATE)) is not None:
+        stats["failures"].append(problem)
+    left = leftovers(out)
+    stats["leftovers_seen"] += bool(left)
+    stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
+    return problem, left
+
+
 def kill_publish_loop(out: Path, *, kills: int, seed: int, max_delay_s: float = 0.4, env: dict | None = None) -> dict:
     """``publish`` mode: ``kills`` SIGKILLs of a child publishing two notes in turn; checks after each."""
     rnd = random.Random(seed)
@@ -124,15 +139,7 @@ def kill_publish_loop(out: Path, *, kills: int, seed: int, max_delay_s: float = 
         for _ in range(kills):
             proc = subprocess.Popen(cmd, env=env, start_new_session=True)
             time.sleep(0.05 + rnd.random() * max_delay_s)  # python start-up takes ~0.05 s
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            _kill_group(proc)
-            stats["kills"] += 1
-            if (problem := check_note(out / DATE)) is not None:
-                stats["failures"].append(problem)
-            left = leftovers(out)
-            stats["leftovers_seen"] += bool(left)
-            stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
+            _kill_and_check(proc, out, stats)
         return stats
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -180,15 +187,7 @@ def kill_run_loop(out: Path, *, kills: int, seed: int, publish_only: bool) -> di
                 time.sleep(rnd.random() * full_s)
             if proc.poll() is not None:
                 stats["finished_before_kill"] += 1
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            _kill_group(proc)  # the temporary Prefect server it started
-            stats["kills"] += 1
-            if (problem := check_note(out / DATE)) is not None:
-                stats["failures"].append(problem)
-            left = leftovers(out)
-            stats["leftovers_seen"] += bool(left)
-            stats["max_leftovers"] = max(stats["max_leftovers"], len(left))
+            problem, left = _kill_and_check(proc, out, stats)
             print(f"  kill {stats['kills']}: {'ok' if problem is None else problem}; left behind: {len(left)}", flush=True)
         return stats
     finally:

@@ -4,10 +4,13 @@
 
 Each section prints what it measured, the goal from the issue, and (where there is one) the
 baseline and the ratio. Nothing here is asserted: speed goals live here, not in tests.
+``NIGHTDESK_BENCH_QUICK=1`` runs every section on tiny inputs (the suite's smoke test: the
+figures are meaningless, but a section that no longer runs fails there).
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
 import resource
 import sys
 import tempfile
@@ -20,6 +23,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+QUICK = os.environ.get("NIGHTDESK_BENCH_QUICK") == "1"
 
 
 def row(name: str, value: str, goal: str = "", baseline: str = "", ratio: str = "") -> None:
@@ -45,7 +49,7 @@ def bench_momentum() -> None:
 
     header("momentum: synthetic 5,000 stocks x 20 years (5,040 sessions)")
     rng = np.random.default_rng(7)
-    n_days, n_stocks = 5040, 5000
+    n_days, n_stocks = (300, 300) if QUICK else (5040, 5000)
     idx = pd.bdate_range("2005-01-03", periods=n_days)
     ret = pd.DataFrame(rng.normal(0.0003, 0.02, (n_days, n_stocks)).astype("float64"), index=idx, columns=[f"S{i}" for i in range(n_stocks)])
     ret = ret.mask(rng.random(ret.shape) < 0.01)  # 1% missing
@@ -55,7 +59,7 @@ def bench_momentum() -> None:
     wl, ws = mo.basket_weights(ret, px)
     b = mo.basket_returns(ret, wl, ws)
     stats = mo.day_stats(b, idx[-1])
-    ev, _ = mo.find_events(b["ls_ret"], b["long_ret"], trigger_ls_pct=-7, trigger_long_pct=-5, z_fallback=-4)
+    ev, _ = mo.find_events(b["ls_ret"], b["long_ret"], side="down", trigger_ls_pct=-7, trigger_long_pct=-5, z_fallback=-4)
     mo.event_study(b["ls_ret"], ev)
     total = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
@@ -66,7 +70,7 @@ def bench_momentum() -> None:
     del stats
 
     # quantile-return step vs alphalens-reloaded on the same input (1,000 stocks x 3 years to keep alphalens' memory sane)
-    sub_days, sub_n = 756, 1000
+    sub_days, sub_n = (150, 100) if QUICK else (756, 1000)
     r = ret.iloc[-sub_days:, :sub_n].fillna(0.0)
     factor = r.rolling(20).sum().shift(1).iloc[25:]
     fwd = r.iloc[25:]
@@ -123,9 +127,9 @@ def bench_rotation_letf_flows() -> None:
     prov, md, h = _sample_context()
     s = Settings()
     day = pd.Timestamp(md.date)
-    legs = sec.momentum_sections(h, [day], s.momentum.model_dump())[day][1]
+    legs = sec.momentum_sections(h, [day], s.momentum.model_dump(), s.story.momentum_z)[day][1]
     themes, gics = load_themes(), load_gics()
-    days = list(h.ret_1d.index[-252:])
+    days = list(h.ret_1d.index[-(5 if QUICK else 252):])
 
     header("rotation (sample, S&P 500 members)")
     t1, _ = timed(sec.rotation_sections, h, [day], {day: legs}, themes, gics, repeat=3)
@@ -133,7 +137,7 @@ def bench_rotation_letf_flows() -> None:
     t = time.perf_counter()
     sec.rotation_sections(h, days, {d: legs for d in days}, themes, gics)
     el = time.perf_counter() - t
-    row("252 dates (one vectorised pass)", f"{el:.1f} s", "<= 20 s", "68 s (a loop)", f"{68 / el:.0f}x")
+    row(f"{len(days)} dates (one vectorised pass)", f"{el:.1f} s", "<= 20 s", "68 s (a loop)", f"{68 / el:.0f}x")
 
     header("leveraged ETFs (109-fund registry)")
     t1, _ = timed(sec.letf_sections, h, [day], {day: None}, repeat=3)
@@ -141,7 +145,7 @@ def bench_rotation_letf_flows() -> None:
     t = time.perf_counter()
     sec.letf_sections(h, days, {d: None for d in days})
     el = time.perf_counter() - t
-    row("252 dates (shared caps and masks; AUM as of each date)", f"{el:.1f} s", "<= 15 s", "74 s (a loop)", f"{74 / el:.0f}x")
+    row(f"{len(days)} dates (shared caps and masks; AUM as of each date)", f"{el:.1f} s", "<= 15 s", "74 s (a loop)", f"{74 / el:.0f}x")
 
     header("retail / institutional flows (simulated sample)")
     flows = md.flows[md.flows["ticker"].isin(h.members)]
@@ -172,7 +176,7 @@ def bench_pdf() -> None:
     header("PDF rendering (WeasyPrint, Noto Sans CJK)")
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
-        for i in range(3):  # best of three: this shared VM's speed varies by +-40% from minute to minute
+        for i in range(1 if QUICK else 3):  # best of three: this shared VM's speed varies by +-40% from minute to minute
             fast_dir = Path(tmp) / f"fast{i}"
             fast_dir.mkdir()
             runs.append(timed(write_outputs, facts, notes, fast_dir, version="bench", fontconfig=fontconfig))
@@ -187,12 +191,14 @@ def bench_pdf() -> None:
         for p in sorted(fast_dir.glob("*.pdf")):
             row(f"size {p.name}", f"{p.stat().st_size / 1e6:.2f} MB", "< 1 MB")
         row("all outputs (charts, HTML, PDFs, manifest)", f"{t_all:.1f} s", "", "21.5 s", f"{21.5 / t_all:.1f}x")
+        if QUICK:
+            return
         saved = wp_fonts.harfbuzz_subset
         wp_fonts.harfbuzz_subset = None  # the naive path: fontTools subsetting of the system TTC
         try:
             slow_dir = Path(tmp) / "slow"
             slow_dir.mkdir()
-            _, slow = timed(write_outputs, facts, ["zh-Hant"], slow_dir, version="bench", fontconfig=fontconfig)
+            _, slow = timed(write_outputs, facts, {"zh-Hant": notes["zh-Hant"]}, slow_dir, version="bench", fontconfig=fontconfig)
         finally:
             wp_fonts.harfbuzz_subset = saved
         fast, naive = info["timings_s"]["pdf_zh-Hant"], slow["timings_s"]["pdf_zh-Hant"]
@@ -230,6 +236,7 @@ def bench_delivery(n: int = 10_000) -> None:
     import socket
     import subprocess
 
+    from nightdesk.delivery.message import mail_template
     from nightdesk.delivery.send import deliver
     from nightdesk.delivery.store import connect, subscribers
     from nightdesk.delivery.transport import SmtpTransport
@@ -246,7 +253,8 @@ def bench_delivery(n: int = 10_000) -> None:
             engine = connect(f"sqlite:///{tmp}/subs-{len(label)}.db")
             with engine.begin() as conn:
                 conn.execute(subscribers.insert(), [{"email": f"user{i}@example.com", "name": f"User {i}", "language": "en", "status": "active",
-                                                     "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}"} for i in range(n)])
+                                                     "created_utc": dt.datetime(2026, 1, 1), "unsubscribe_token": f"tok{i}",
+                                                     "email_key": f"user{i}@example.com"} for i in range(n)])
             with socket.socket() as sk:
                 sk.bind(("127.0.0.1", 0))
                 port = sk.getsockname()[1]
@@ -260,7 +268,8 @@ def bench_delivery(n: int = 10_000) -> None:
             summary = {"lang": "en", "title": "US Equity Strategy | Quiet tape", "date_label": "x", "headline": "h", "takeaways": ["a", "b", "c"],
                        "disclaimer": ["d1", "d2"], "attachment_line": "att", "unsubscribe_label": "Unsubscribe"}
             t = time.perf_counter()
-            rep = deliver(engine, "2026-02-04", pdf_for=lambda lang: pdf, summary_for=lambda lang: summary, transport=SmtpTransport("127.0.0.1", port),
+            templates = {"en": mail_template(summary, pdf, note_date="2026-02-04", language="en")}
+            rep = deliver(engine, "2026-02-04", templates=templates, transport=SmtpTransport("127.0.0.1", port),
                           from_addr="d@nightdesk.invalid", unsubscribe_mailto="u@x", unsubscribe_url="https://x/u", rate_per_s=1e9)
             el = time.perf_counter() - t
             server.terminate()
@@ -318,7 +327,7 @@ def bench_backfill(n_days: int | None = None) -> None:
     days = sessions_between(dt.date(2025, 1, 2), dt.date(2025, 12, 31))[:n_days]
     header(f"backfill: {len(days)} sessions from {days[0]} x 3 languages + bilingual, all outputs, 2 processes")
     with tempfile.TemporaryDirectory() as tmp:
-        code = ("import datetime as dt; from flows.backfill import backfill; from nightdesk.settings import Settings; "
+        code = ("import datetime as dt; from nightdesk.flows.backfill import backfill; from nightdesk.settings import Settings; "
                 f"backfill(dt.date.fromisoformat('{days[0]}'), dt.date.fromisoformat('{days[-1]}'), 'sample', None, True, Settings(output_dir='{tmp}/prefect'))")
         t = time.perf_counter()
         subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, check=True, capture_output=True)
@@ -364,7 +373,7 @@ def bench_store() -> None:
         ]
         for label, fn in cases:
             t_store = t_sample = float("inf")
-            for _ in range(9):  # interleaved, so a busy moment of the machine hits both
+            for _ in range(1 if QUICK else 9):  # interleaved, so a busy moment of the machine hits both
                 t_store = min(t_store, timed(fn, providers["store"])[0])
                 t_sample = min(t_sample, timed(fn, providers["sample"])[0])
             row(f"{label}: store", f"{t_store * 1e3:.0f} ms", "<= sample", f"{t_sample * 1e3:.0f} ms", f"{t_store / t_sample:.2f}x")
@@ -391,5 +400,11 @@ if __name__ == "__main__":
 
     warnings.filterwarnings("ignore")
     chosen = sys.argv[1:] or list(SECTIONS)
+    unknown = [n for n in chosen if n not in SECTIONS]
+    if unknown:
+        sys.exit(f"usage: benchmarks/run.py [{' '.join(SECTIONS)}]; unknown section(s): {', '.join(unknown)}")
     for name in chosen:
-        SECTIONS[name]()
+        if name == "delivery" and QUICK:
+            bench_delivery(20)
+        else:
+            SECTIONS[name]()

@@ -327,14 +327,14 @@ def data_seed(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
 ) -> None:
     """Create the store from the bundled sample (optionally cut at a date)."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.store import Store
 
     day = _parse_opt_date(through, "--through")
     settings = _store_settings(store_dir, None, None)
     try:
         commit = Store(settings.store.dir).seed(through=day)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     typer.echo(f"{settings.store.dir}: generation {commit.generation}: {commit.summary}")
 
@@ -348,13 +348,13 @@ def data_update(
 ) -> None:
     """Append the sessions the store lacks, checked, in one atomic commit (a cold store is seeded from the sample)."""
     from nightdesk.flows.data import update_store
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
 
     day = _parse_opt_date(through, "--through")
     settings = _store_settings(store_dir, source, source_dir)
     try:
         rep = update_store(settings, day)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     if rep.seeded:
         typer.echo(f"seeded {settings.store.dir} from the bundled sample")
@@ -381,7 +381,7 @@ def data_refresh(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir", help="Store folder (default: settings store.dir)."),
 ) -> None:
     """Refresh one reference input in the store; records its source and as-of date."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.refresh import REFRESHERS, refresh_table
 
     key = what.replace("-", "_")
@@ -390,7 +390,7 @@ def data_refresh(
     settings = _store_settings(store_dir, None, None)
     try:
         res = refresh_table(key, settings, file=file)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     typer.echo(f"{what}: {res.source}; as of {res.as_of} (generation {res.generation})")
     for k, v in res.details.items():
@@ -404,7 +404,7 @@ def data_status(
     store_dir: Optional[Path] = typer.Option(None, "--store-dir"),
 ) -> None:
     """The store's coverage, each input's source and as-of date, and what is stale."""
-    from nightdesk.marketdata.base import DataError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
     from nightdesk.marketdata.registry import load_market_data, provider_from_settings
     from nightdesk.marketdata.staleness import stale_inputs
 
@@ -414,7 +414,7 @@ def data_status(
         first, last = prov.coverage()
         day = _parse_opt_date(date, "--date") or last
         md = load_market_data(prov, min(day, last), history_days=600, flows_window_days=1)
-    except DataError as exc:
+    except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
     m = prov.manifest()
     typer.echo(f"{settings.store.dir}: generation {m['generation']}, closes {first} to {last}, {len(m['prices']['columns'])} tickers")
@@ -612,51 +612,64 @@ def _check_backfill_range(settings, d0: dt.date, d1: dt.date) -> None:
 
 
 def _db():
-    from nightdesk.delivery.store import connect
+    from nightdesk.delivery.store import StoreError, connect
 
-    return connect(_settings().delivery.db_url)
+    d = _settings().delivery
+    try:
+        return connect(d.db_url, lock_wait_s=d.db_lock_wait_s)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+def _store_call(fn, *args, **kw):
+    """A subscriber-store call; bad input, a locked or read-only database: one line, exit 2."""
+    import sqlalchemy as sa
+
+    from nightdesk.delivery.store import StoreError, SubscriberError, describe_db_error
+
+    try:
+        return fn(*args, **kw)
+    except (SubscriberError, StoreError) as exc:
+        _fail(str(exc))
+    except sa.exc.DBAPIError as exc:
+        _fail(describe_db_error(_settings().delivery.db_url, exc))
 
 
 @subs_app.command("add")
 def subscribers_add(
     email: str,
-    name: str = typer.Option("", "--name"),
-    lang: str = typer.Option("en", "--lang", help="en, zh-Hant, zh-Hans or bilingual."),
+    name: Optional[str] = typer.Option(None, "--name", help="Display name (kept as it is when not given)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="en, zh-Hant, zh-Hans or bilingual (new: en; existing: kept when not given)."),
     reactivate: bool = typer.Option(False, "--reactivate", help="Re-activate an address that unsubscribed or bounced (their own new request)."),
 ) -> None:
-    """Add a subscriber (an address on the suppression list only with --reactivate)."""
-    from nightdesk.delivery.store import SubscriberError, add_subscriber
+    """Add a subscriber or update one (the same address in any letter case; only the options given change); an address on the suppression list only with --reactivate."""
+    from nightdesk.delivery.store import add_subscriber
 
-    try:
-        sub = add_subscriber(_db(), email, name=name, language=lang, reactivate=reactivate)
-    except SubscriberError as exc:
-        _fail(str(exc))
+    engine = _db()
+    sub = _store_call(add_subscriber, engine, email, name=name, language=lang, reactivate=reactivate,
+                      lock_wait_s=_settings().delivery.db_lock_wait_s)
     typer.echo(f"added {sub.email} ({sub.language})")
 
 
 @subs_app.command("remove")
 def subscribers_remove(email: str) -> None:
     """Unsubscribe an address (kept in the database with status 'unsubscribed')."""
-    from nightdesk.delivery.store import SubscriberError, set_status
+    from nightdesk.delivery.store import set_status
 
-    try:
-        found = set_status(_db(), email, "unsubscribed", source="cli:remove")
-    except SubscriberError as exc:
-        _fail(str(exc))
-    if not found:
+    if not _store_call(set_status, _db(), email, "unsubscribed", source="cli:remove"):
         _fail(f"{email}: not a subscriber")
     typer.echo(f"unsubscribed {email}")
 
 
 @subs_app.command("list")
-def subscribers_list(status: Optional[str] = typer.Option(None, "--status")) -> None:
+def subscribers_list(status: Optional[str] = typer.Option(None, "--status", help="active, unsubscribed or bounced.")) -> None:
     """List subscribers: email, language, status."""
     from nightdesk.delivery.store import STATUSES, list_subscribers
 
     if status is not None and status not in STATUSES:
         _fail(f"--status {status} unknown; choose from {', '.join(STATUSES)}")
 
-    for s in list_subscribers(_db(), status=status):
+    for s in _store_call(list_subscribers, _db(), status=status):
         typer.echo(f"{s.email}\t{s.language}\t{s.status}\t{s.name}")
 
 
@@ -665,12 +678,17 @@ def subscribers_import(
     file: Path,
     reactivate: bool = typer.Option(False, "--reactivate", help="Also re-activate addresses on the suppression list."),
 ) -> None:
-    """Import a CSV with columns email,name,language; bad and suppressed rows are reported, the rest imported."""
-    from nightdesk.delivery.store import import_csv
+    """Import a CSV (UTF-8, with or without BOM) with columns email,name,language; bad and suppressed rows are reported, the rest imported."""
+    from nightdesk.delivery.store import decode_csv, import_csv
 
-    if not file.exists():
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
         _fail(f"{file}: no such file")
-    ok, problems = import_csv(_db(), file.read_text(encoding="utf-8"), reactivate=reactivate)
+    except OSError as exc:
+        _fail(f"{file}: {exc.strerror}")
+    text = _store_call(decode_csv, data, str(file))
+    ok, problems = _store_call(import_csv, _db(), text, reactivate=reactivate)
     for p in problems:
         typer.secho(f"skipped {file}:{p}", fg="yellow", err=True)
     typer.echo(f"imported {ok}, skipped {len(problems)}")
@@ -681,7 +699,7 @@ def subscribers_export() -> None:
     """Write all subscribers as CSV to stdout."""
     from nightdesk.delivery.store import export_csv
 
-    typer.echo(export_csv(_db()), nl=False)
+    typer.echo(_store_call(export_csv, _db()), nl=False)
 
 
 @subs_app.command("unsubscribe-mail")
@@ -734,22 +752,51 @@ def doctor_cmd() -> None:
 
 @app.command("deliver")
 def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note date YYYY-MM-DD.")) -> None:
-    """Email the published note of a date to active subscribers (exactly once per subscriber)."""
+    """Email the published note of a date to active subscribers (exactly once per subscriber).
+
+    Exit 0: everyone has it. Exit 2: nothing could be sent (no or damaged note, SMTP server
+    down, login or sender refused), one error line. Exit 1: some subscribers were not sent
+    (one line each), the rest were.
+    """
     day = _parse_date(date)
     settings = _settings()
     _check_prefect_api()
+    from nightdesk.delivery.published import PublishedNoteError, verify_published
+    from nightdesk.delivery.transport import TransportFailure
+    from nightdesk.rendering.publish import PublishError, note_dir
+
+    try:  # before Prefect starts: a missing or damaged note, a server down or a refused login is one line within seconds
+        verify_published(note_dir(settings.output_dir, day.isoformat()), day.isoformat())
+        if settings.delivery.transport == "smtp":
+            import email.utils
+
+            from nightdesk.delivery.transport import SmtpTransport
+
+            SmtpTransport.from_settings(settings.delivery.smtp).check(email.utils.parseaddr(settings.delivery.from_addr)[1])
+    except (PublishedNoteError, PublishError) as exc:
+        _fail(str(exc))
+    except TransportFailure as exc:
+        _fail(str(exc))
     server = _start_local_prefect(settings)
     _quiet_prefect()
-    from nightdesk.flows.deliver import DeliveryError, deliver_note
-    from nightdesk.rendering.publish import PublishError
+    from nightdesk.delivery.send import DeliveryFailed
+    from nightdesk.flows.deliver import deliver_note
 
     try:
         with _local_prefect_ready(server, settings):
             rep = deliver_note(day, settings)
-    except (DeliveryError, PublishError) as exc:
-        _fail(str(exc))
-    typer.echo(f"sent {rep.sent}, already sent {rep.skipped_already_sent}, bounced {rep.failed_permanent}, gave up {rep.gave_up}")
-    if rep.gave_up:
+    except DeliveryFailed as exc:
+        rep = exc.report
+    for line in rep.notes:
+        typer.secho(f"note: {line}", fg="yellow", err=True)
+    if rep.error:
+        if rep.sent or rep.skipped_already_sent:
+            typer.echo(rep.summary())
+        _fail(rep.error)
+    for line in rep.not_sent:
+        typer.secho(f"not sent: {line}", fg="red", err=True)
+    typer.echo(rep.summary())
+    if not rep.complete:
         raise typer.Exit(1)
 
 

@@ -3,17 +3,16 @@
 One line per check: ``ok``, ``note`` (informational) or ``PROBLEM`` with what to do. Checks:
 the configuration, CJK fonts (fontconfig), librsvg (``rsvg-convert``), HarfBuzz subsetting, the
 Prefect API (or the local server ``nightdesk serve`` would start), writable folders, the mail
-transport (SMTP: placeholder addresses refused, then a real connect + EHLO, STARTTLS and login
-when configured), the web secret where it is needed, and the alert channels.
+transport (SMTP: placeholder addresses refused, then the pre-send check of ``nightdesk deliver``:
+connect, EHLO, STARTTLS and login when configured, the sender offered), the web secret where it is
+needed, and the alert channels.
 """
 from __future__ import annotations
 
 import email.utils
 import os
 import shutil
-import smtplib
 import socket
-import ssl
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -149,7 +148,8 @@ def _writable(path: Path) -> str | None:
 def check_folders(settings: Settings) -> list[Check]:
     """Every folder a run writes: output, state (subscribers, outboxes), Prefect's, cache, store."""
     folders = {"output_dir": settings.output_dir, "prefect.home": settings.prefect.home, "cache_dir": settings.cache_dir,
-               "store.dir": settings.store.dir, "web.outbox_dir": settings.web.outbox_dir, "alerts.outbox_dir": settings.alerts.outbox_dir}
+               "store.dir": settings.store.dir, "delivery outbox": settings.delivery.outbox_folder("date").parent,
+               "web.outbox_dir": settings.web.outbox_dir, "alerts.outbox_dir": settings.alerts.outbox_dir}
     db_url = settings.delivery.db_url
     if db_url.startswith("sqlite:///") and ":memory:" not in db_url:
         folders["delivery.db_url (folder)"] = Path(db_url.removeprefix("sqlite:///").split("?", 1)[0]).parent
@@ -170,33 +170,6 @@ def _user() -> str:
         return "this user"
 
 
-def smtp_session(settings: Settings) -> str:
-    """Connect, EHLO, STARTTLS and login as configured, then QUIT; returns what the server said. Raises on failure."""
-    s = settings.delivery.smtp
-    timeout = min(s.timeout_s, NET_TIMEOUT_S)
-    conn = (smtplib.SMTP_SSL(s.host, s.port, timeout=timeout, context=ssl.create_default_context()) if s.security == "ssl"
-            else smtplib.SMTP(s.host, s.port, timeout=timeout))
-    try:
-        code, banner = conn.ehlo()
-        if code != 250:
-            raise smtplib.SMTPResponseException(code, banner)
-        steps = ["EHLO"]
-        if s.security == "starttls":
-            conn.starttls(context=ssl.create_default_context())
-            conn.ehlo()
-            steps.append("STARTTLS")
-        if s.username:
-            conn.login(s.username, s.password.get_secret_value() if s.password else "")
-            steps.append(f"login as {s.username}")
-        name = banner.decode(errors="replace").splitlines()[0] if banner else ""
-        return f"{s.host}:{s.port} {' + '.join(steps)} ok ({name})"
-    finally:
-        try:
-            conn.quit()
-        except (smtplib.SMTPException, OSError):
-            conn.close()
-
-
 def check_mail(settings: Settings) -> list[Check]:
     """The delivery transport: the outbox, or an SMTP server that is there and addresses that are real."""
     d, w = settings.delivery, settings.web
@@ -207,14 +180,17 @@ def check_mail(settings: Settings) -> list[Check]:
     out = [problem("mail", line, "set it in nightdesk.toml ([delivery] / [web]) or NIGHTDESK_* variables")
            for line in sending_problems(from_addr=d.from_addr, unsubscribe_mailto=d.unsubscribe_mailto, base_url=w.base_url,
                                         base_url_set="base_url" in w.model_fields_set)]
-    try:
-        out.append(ok("smtp", smtp_session(settings)))
-    except smtplib.SMTPAuthenticationError as exc:
-        out.append(problem("smtp", f"{d.smtp.host}:{d.smtp.port} refused the login of {d.smtp.username!r} ({exc.smtp_code})",
-                           "check delivery.smtp.username and NIGHTDESK_DELIVERY__SMTP__PASSWORD"))
-    except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        out.append(problem("smtp", f"{d.smtp.host}:{d.smtp.port}: {exc.__class__.__name__}: {exc}",
-                           "check delivery.smtp.host, port and security (none | starttls | ssl), and that the server is up"))
+    from nightdesk.delivery.transport import SmtpTransport, TransportFailure
+
+    s = d.smtp
+    sender = email.utils.parseaddr(d.from_addr)[1]
+    try:  # the same check `nightdesk deliver` runs before it starts: connect, EHLO, STARTTLS, login, MAIL FROM
+        SmtpTransport.from_settings(s).check(sender)
+        steps = ["EHLO"] + (["STARTTLS"] if s.security == "starttls" else []) + ([f"login as {s.username}"] if s.username else [])
+        out.append(ok("smtp", f"{s.host}:{s.port} ({s.security}): {', '.join(steps)} and sender {sender} accepted"))
+    except TransportFailure as exc:
+        out.append(problem("smtp", str(exc), "check delivery.smtp (host, port, security: none | starttls | ssl, username), "
+                           "NIGHTDESK_DELIVERY__SMTP__PASSWORD and delivery.from_addr, and that the server is up"))
     return out
 
 

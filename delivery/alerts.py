@@ -91,9 +91,7 @@ def send_email(alert: Alert, settings: Settings) -> str:
             fh.write(data)
         return str(path)
     s = d.smtp
-    transport = SmtpTransport(s.host, s.port, security=s.security, username=s.username,
-                              password=s.password.get_secret_value() if s.password else None,
-                              timeout_s=min(s.timeout_s, settings.alerts.timeout_s))
+    transport = SmtpTransport.from_settings(s)
     sender = email.utils.parseaddr(d.from_addr)[1]
     try:
         for rcpt in to:

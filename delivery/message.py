@@ -13,7 +13,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import escape
 
-from nightdesk.delivery.store import Subscriber, clean_email, clean_name
+from nightdesk.delivery.store import Subscriber, clean_name, smtp_address
+from nightdesk.mail_headers import check_address, check_from_addr, check_url, single_line
 
 SUBJECT = {
     "en": "US Equity Strategy | {date}: {headline}",
@@ -46,6 +47,8 @@ class Outgoing:
     rcpt_to: str
     message_id: str
     data: bytes
+    smtputf8: bool = False
+    """True when the recipient's mailbox name is not ASCII: the server must offer SMTPUTF8."""
 
 
 UNSUBSCRIBE_SLOT = "NIGHTDESK-UNSUBSCRIBE-LINK"
@@ -79,7 +82,7 @@ def _b64_lines(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
-def mail_template(summary: dict, pdf_path: Path, *, note_date: str, language: str) -> MailTemplate:
+def mail_template(summary: dict, pdf: bytes | Path, *, note_date: str, language: str) -> MailTemplate:
     """Render the edition's email once (Jinja bodies, subject, base64 PDF part).
 
     Parameters
@@ -89,6 +92,8 @@ def mail_template(summary: dict, pdf_path: Path, *, note_date: str, language: st
         subscriber's language. Optional: ``parts`` (one such dict per language: the bilingual
         body), ``read_online_url`` and ``read_online_label`` (each part), ``preferences_label``,
         ``list_id`` (the ``List-Id`` header).
+    pdf : bytes or Path
+        The PDF (bytes already checked against the manifest, or a file to read).
     language : str
         The subscribers' language setting (names the attached file).
     """
@@ -102,16 +107,25 @@ def mail_template(summary: dict, pdf_path: Path, *, note_date: str, language: st
                                                       preferences=PREFERENCES_SLOT),
         html=env.get_template("email.html.j2").render(s=summary, parts=summary.get("parts") or [summary], unsubscribe=UNSUBSCRIBE_SLOT,
                                                       preferences=PREFERENCES_SLOT),
-        attachment=part + _b64_lines(pdf_path.read_bytes()),
+        attachment=part + _b64_lines(pdf if isinstance(pdf, bytes) else Path(pdf).read_bytes()),
         list_id=summary.get("list_id", ""),
     )
 
 
-def _header(name: str, value: str) -> bytes:
-    """One header line; non-ASCII values as RFC 2047 encoded words, folded."""
-    if value.isascii():
+def _header(name: str, value: str, *, utf8: bool = False) -> bytes:
+    """One header line; non-ASCII values as RFC 2047 encoded words, folded (raw UTF-8 when
+    ``utf8``, for an SMTPUTF8 address: RFC 6532). A line break in a value is refused."""
+    single_line(f"header {name}", value)
+    if value.isascii() or utf8:
         return f"{name}: {value}\r\n".encode()
     return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=chr(13) + chr(10))}\r\n".encode()
+
+
+def _to_value(name: str, addr: str) -> str:
+    """``Name <addr>`` with the name encoded on its own; a UTF-8 address stays raw (RFC 6532)."""
+    if addr.isascii():
+        return email.utils.formataddr((name, addr), charset="utf-8")
+    return email.utils.formataddr((name, "x@x.invalid"), charset="utf-8").replace("x@x.invalid", addr)  # formataddr refuses non-ASCII addresses
 
 
 def build_message(
@@ -132,21 +146,24 @@ def build_message(
     assembled from the edition's :class:`MailTemplate` without the ``email`` package's
     per-message parsing and encoding (that took ~35 ms a message with a 300 KB PDF).
     """
-    to_addr = clean_email(sub.email)
+    check_from_addr("delivery.from_addr", from_addr)
+    to_addr, utf8 = smtp_address(sub.email)
     name = clean_name(sub.name)
     from_name, from_email = email.utils.parseaddr(from_addr)
     mid = message_id(note_date, sub.id, sender_domain(from_addr))
     if callable(unsubscribe_url):
         links = unsubscribe_url(sub)
     else:
-        plain = f"{unsubscribe_url}?token={sub.unsubscribe_token}"
+        check_address("delivery.unsubscribe_mailto", unsubscribe_mailto)
+        check_url("delivery.unsubscribe_url", unsubscribe_url)
+        plain = f"{unsubscribe_url}{'&' if '?' in unsubscribe_url else '?'}token={sub.unsubscribe_token}"
         links = SubscriberLinks(plain, plain, f"mailto:{unsubscribe_mailto}?subject=unsubscribe%20{sub.unsubscribe_token}")
     link = links.unsubscribe_url
     mixed, alt = f"=_nd_m_{secrets.token_hex(10)}", f"=_nd_a_{secrets.token_hex(10)}"
     head = b"".join([
         _header("Subject", template.subject),
         _header("From", email.utils.formataddr((from_name, from_email), charset="utf-8")),  # encodes the name, never the address
-        _header("To", email.utils.formataddr((name, to_addr), charset="utf-8")),
+        _header("To", _to_value(name, to_addr), utf8=utf8),
         _header("Date", email.utils.formatdate(localtime=False)),
         _header("Message-ID", mid),
         _header("List-Unsubscribe", f"<{links.unsubscribe_mailto}>, <{link}>"),
@@ -168,4 +185,4 @@ def build_message(
         template.attachment,
         f"\r\n--{mixed}--\r\n".encode(),
     ])
-    return Outgoing(mail_from=from_email, rcpt_to=to_addr, message_id=mid, data=head + body)
+    return Outgoing(mail_from=from_email, rcpt_to=to_addr, message_id=mid, data=head + body, smtputf8=utf8)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import numpy as np
 import pandas as pd
 
-from nightdesk.marketdata.base import DataError
+from nightdesk.marketdata.base import DataError, ProviderIOError
 from nightdesk.marketdata.store import Store, table_as_of
 
 if TYPE_CHECKING:
@@ -109,7 +109,9 @@ def http_getter(timeout_s: float, user_agent: str | None = None) -> Getter:
         try:
             r = httpx.get(url, headers=h, timeout=timeout_s, follow_redirects=True)
         except httpx.HTTPError as exc:
-            raise DataError(f"{url}: request failed ({exc.__class__.__name__}: {exc})") from None
+            raise ProviderIOError(f"{url}: request failed ({exc.__class__.__name__}: {exc})") from None
+        if r.status_code == 429 or r.status_code >= 500:  # the server's trouble: worth a retry
+            raise ProviderIOError(f"{url}: HTTP {r.status_code}")
         if r.status_code != 200:
             raise DataError(f"{url}: HTTP {r.status_code}")
         return r.content

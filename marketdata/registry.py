@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from nightdesk.marketdata.base import DataError, DataNotYetAvailable, MarketData, Provider
@@ -74,6 +75,38 @@ def resolve_date(provider: Provider, day: dt.date | None, *, snap: bool = False)
     return resolve_session(day, snap=snap, last_available=last, first_available=first)
 
 
+def with_close_as_of(reference: pd.DataFrame, px_close: pd.DataFrame, provider: Provider) -> pd.DataFrame:
+    """The reference with ``close_as_of``: each ticker's close on its cap's ``as_of`` date (the
+    last on or before it), from the same price series the notes read, so a cap can be rolled
+    back by price to dates whose history window ends before the reference date.
+
+    ``px_close`` is used when it spans the reference dates; otherwise the provider is asked for
+    the few sessions before them. Dates outside the provider's coverage get no close (the caps
+    then roll from the window's own prices, as before).
+    """
+    if reference.empty or "as_of" not in reference or "ticker" not in reference:
+        return reference
+    days = pd.to_datetime(reference["as_of"], errors="coerce")
+    if days.isna().all():
+        return reference
+    first, last = provider.coverage()
+    lo, hi = days.min(), min(days.max(), pd.Timestamp(last))
+    if hi < pd.Timestamp(first):
+        return reference
+    if len(px_close) and px_close.index[0] <= lo - pd.Timedelta(days=7) and px_close.index[-1] >= hi:
+        window = px_close
+    else:
+        start = max(first, (lo - pd.Timedelta(days=10)).date())
+        window = validate_prices(provider.prices(start, hi.date()), f"provider {provider.name}")
+    filled = window.ffill()
+    pos = filled.index.searchsorted(days.fillna(pd.Timestamp(first)).to_numpy(), side="right") - 1
+    cols = filled.columns.get_indexer(reference["ticker"])
+    ok = (pos >= 0) & (cols >= 0) & days.notna().to_numpy()
+    close = np.full(len(reference), np.nan)
+    close[ok] = filled.to_numpy()[pos[ok], cols[ok]]
+    return reference.assign(close_as_of=close)
+
+
 class MarketDataBatch:
     """:class:`MarketData` for many dates with shared reads: prices and reference data are read
     once and flows once for the union of the dates' windows; each date then gets exactly what
@@ -97,7 +130,8 @@ class MarketDataBatch:
         last = max(days)
         # every provider's closes pass the same checks as a vendor file's (names the provider)
         self._px = validate_prices(provider.prices(self._start(min(days)), last), f"provider {provider.name}")
-        self._ref = provider.reference_data()
+        ref = provider.reference_data()
+        self._ref = {**ref, "reference": with_close_as_of(ref["reference"], self._px, provider)}
         served = [d for d in days if pd.Timestamp(d) in self._px.index]
         if served:
             first_flows = min(self._flows_start(d) for d in served)

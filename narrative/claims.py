@@ -218,8 +218,10 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
     ew = re.search(r"Equal-weight (beat|lagged) cap-weight|等[權权]重(領先|领先|落後|落后)市值加[權权]", text)
     if ew and r.ew_minus_cw_pct is not None:
         beat = ew.group(1) or ew.group(2)
-        if (beat in ("beat", "領先", "领先")) != (r.ew_minus_cw_pct >= 0):
+        if (beat in ("beat", "領先", "领先")) != (r.ew_minus_cw_pct >= 0) or abs(r.ew_minus_cw_pct) < 0.05:
             bad(f"equal-weight said to have {beat} cap-weight at {r.ew_minus_cw_pct:+.2f}pp")
+    if re.search(r"cap-weight finished level|市值加[權权]表現持平|市值加[權权]表现持平", text) and r.ew_minus_cw_pct is not None and abs(r.ew_minus_cw_pct) >= 0.05:
+        bad(f"equal- and cap-weight said to finish level at {r.ew_minus_cw_pct:+.2f}pp")
     # groups: into = beat the index, out of = lagged it; 'fell least / most' only when all fell
     out.extend(f"{e.lang}: {x}" for x in _groups(f, e))
     # flows: simulated labels, and never simulated figures up front
@@ -233,8 +235,8 @@ def check(f: FactsRecord, e: Edition) -> list[str]:
     if re.search(r"[Rr]etail|散[戶户]|[Ii]nstitution|機構|机构", front):
         bad("flow figures (simulated) in the title, headline or takeaways")
     p = fl.retail_intensity_pctile
-    if re.search(r"chased strength|追價|追涨", text) and not (p is not None and p >= 80):
-        bad(f"'chased strength' at the {p} percentile")
+    if re.search(r"chased strength|追價|追涨", text) and not (p is not None and p >= 80 and f.momentum.index_ret_pct > 0):
+        bad(f"'chased strength' at the {p} percentile with the index at {f.momentum.index_ret_pct:+.2f}%")
     if re.search(r"stepped back|縮手|观望", text) and not (p is not None and p <= 20):
         bad(f"'stepped back' at the {p} percentile")
     # internal names

@@ -475,8 +475,12 @@ def rotation_section(f: FactsRecord) -> SectionPlan:
         p1 = [m("rotation.index_plain", dir=_dir(idx), **common)]
     if r.ew_minus_cw_pct is not None:
         rsp = m("rotation.rsp", x=Pp(r.rsp_minus_spy_pct)) if r.rsp_minus_spy_pct is not None else m("words.empty")
-        p1.append(m("rotation.ew_cw", beat=m("words.beat" if r.ew_minus_cw_pct >= 0 else "words.lagged"), gap=Pp(r.ew_minus_cw_pct, signed=False),
-                    where=where_year(r.ew_minus_cw_pctile, r.ew_minus_cw_pct_rank, t.extreme_rank_pctile), rsp=rsp))
+        where = where_year(r.ew_minus_cw_pctile, r.ew_minus_cw_pct_rank, t.extreme_rank_pctile)
+        if abs(r.ew_minus_cw_pct) < 0.05:  # prints as 0.0pp: neither beat the other
+            p1.append(m("rotation.ew_cw_level", gap=Pp(r.ew_minus_cw_pct, signed=False), where=where, rsp=rsp))
+        else:
+            p1.append(m("rotation.ew_cw", beat=m("words.beat" if r.ew_minus_cw_pct >= 0 else "words.lagged"), gap=Pp(r.ew_minus_cw_pct, signed=False),
+                        where=where, rsp=rsp))
     into, out = beat_index(r.into, idx, beat=True), beat_index(r.out_of, idx, beat=False)
     p2 = [m("rotation.groups", moves=moves(into, out))] if (into or out) else []
     p2.append(m("rotation.counts", up=Int(r.advancers), down=Int(r.decliners), p50=Pct(r.above_50d_pct, signed=False), p200=Pct(r.above_200d_pct, signed=False)))
@@ -538,7 +542,7 @@ def flows_section(f: FactsRecord) -> SectionPlan:
         iw = where_year(fl.inst_intensity_pctile, fl.inst_rank, t.extreme_rank_pctile)
         args = dict(retail=rw, inst=iw, retail_when=m(f"flows.when_{fl.retail_when}"), inst_when=m(f"flows.when_{fl.inst_when}"), sim=sim)
         p = fl.retail_intensity_pctile
-        if p is not None and p >= 80 and (mo.index_ret_pct > 0 or mo.ls_ret_pct > 0):
+        if p is not None and p >= 80 and mo.index_ret_pct > 0:  # 'strength' is the index's: a winners' day in a falling market is not it
             key = "flows.chased"
         elif p is not None and p <= 20 and mo.index_ret_pct < 0:
             key = "flows.stepped_back"

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_core import PydanticCustomError, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from nightdesk.mail_headers import check_address, check_from_addr, check_url
+
 Lang = Literal["en", "zh-Hant", "zh-Hans"]
 
 
@@ -151,7 +153,8 @@ class SmtpSettings(_Strict):
     username: str | None = None
     password: SecretStr | None = None
     security: Literal["none", "starttls", "ssl"] = "none"
-    timeout_s: float = 30.0
+    timeout_s: float = Field(30.0, gt=0, description="wait for each reply of the server")
+    connect_timeout_s: float = Field(5.0, gt=0, description="wait to connect: a server that is down fails the run within this")
 
 
 class DeliverySettings(_Strict):
@@ -159,12 +162,45 @@ class DeliverySettings(_Strict):
 
     db_url: str = "sqlite:///.nightdesk/subscribers.db"
     transport: Literal["outbox", "smtp"] = "outbox"
+    outbox_dir: Path | None = Field(None, description="the outbox transport's .eml files go to <outbox_dir>/<date>/ (0700); "
+                                    "default: 'outbox' beside a SQLite subscriber DB, else .nightdesk/outbox. Never under output_dir")
     from_addr: str = "Nightdesk Strategy <strategy@nightdesk.invalid>"
     unsubscribe_mailto: str = "unsubscribe@nightdesk.invalid"
     unsubscribe_url: str = "https://nightdesk.invalid/unsubscribe"
     rate_per_s: float = Field(50.0, gt=0)
-    max_attempts: int = Field(5, ge=1)
+    max_attempts: int = Field(5, ge=1, description="tries per message on 4xx replies and dropped connections")
+    claim_lease_s: float = Field(300.0, gt=0, description="a run's claim on a subscriber's message lapses after this (a run that "
+                                 "died on the same host is taken over at once)")
+    db_lock_wait_s: float = Field(30.0, gt=0, description="how long a write waits for a locked subscriber database")
     smtp: SmtpSettings = SmtpSettings()
+
+    @field_validator("from_addr")
+    @classmethod
+    def _from_addr(cls, value: str) -> str:
+        return check_from_addr("from_addr", value)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str) -> str:
+        return check_address("unsubscribe_mailto", value)
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url("unsubscribe_url", value)
+
+    @field_validator("outbox_dir")
+    @classmethod
+    def _outbox_home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+    def outbox_folder(self, note_date: str) -> Path:
+        """Where the outbox transport writes ``note_date``'s messages (see ``outbox_dir``)."""
+        if self.outbox_dir is not None:
+            return self.outbox_dir / note_date
+        if self.db_url.startswith("sqlite:///") and self.db_url != "sqlite:///:memory:":
+            return Path(self.db_url.removeprefix("sqlite:///").split("?", 1)[0]).parent / "outbox" / note_date
+        return Path(".nightdesk") / "outbox" / note_date
 
 
 class StoreSettings(_Strict):
@@ -296,7 +332,7 @@ class AlertSettings(_Strict):
                                 "and delivery.from_addr, or .eml files in alerts.outbox_dir)")
     webhook_url: SecretStr | None = Field(None, description="POSTed a JSON object per failure (it may carry a token: kept secret)")
     outbox_dir: Path = Field(Path(".nightdesk/alerts"), description="alert emails when delivery.transport is 'outbox'")
-    timeout_s: float = Field(10.0, gt=0, description="wait for the SMTP server or webhook")
+    timeout_s: float = Field(10.0, gt=0, description="wait for the webhook (email uses delivery.smtp's time-outs)")
 
     @field_validator("email_to")
     @classmethod
@@ -384,9 +420,11 @@ class Settings(BaseSettings):
             elif isinstance(value, BaseModel):
                 object.__setattr__(self, name, _paths_under_home(value, home))
         delivery = self.delivery
-        db_url = sqlite_under_home(delivery.db_url, home)
-        if db_url != delivery.db_url:
-            copied = delivery.model_copy(update={"db_url": db_url})
+        update = {"db_url": sqlite_under_home(delivery.db_url, home)}
+        if delivery.outbox_dir is None and not update["db_url"].startswith("sqlite:////"):  # no SQLite file to sit beside
+            update["outbox_dir"] = home / ".nightdesk" / "outbox"
+        if any(getattr(delivery, k) != v for k, v in update.items()):
+            copied = delivery.model_copy(update=update)
             object.__setattr__(copied, "__pydantic_fields_set__", set(delivery.model_fields_set))
             object.__setattr__(self, "delivery", copied)
         object.__setattr__(self, "__pydantic_fields_set__", fields_set)
@@ -432,7 +470,9 @@ def toml_source(settings_cls: type[BaseSettings], home: Path | None = None) -> T
     named = os.environ.get("NIGHTDESK_CONFIG")
     toml_path = Path(named) if named else (home or home_from_env()) / "nightdesk.toml"
     if named and not toml_path.is_file():
-        raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which " + ("is not a file" if toml_path.exists() else "does not exist"))
+        if toml_path.exists():
+            raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which is not a file")
+        raise SettingsFileError(f"$NIGHTDESK_CONFIG names {toml_path}, which does not exist")
     try:
         return _TomlWithoutSecrets(settings_cls, toml_file=toml_path)
     except tomllib.TOMLDecodeError as exc:

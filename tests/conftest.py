@@ -88,28 +88,56 @@ STORY_DAYS = {
 """One real session of each story (hand-checked figures in the comments)."""
 
 
-@pytest.fixture(scope="session")
-def story_records(sample_provider, tmp_path_factory):
-    """The facts records of :data:`STORY_DAYS`, computed once for the whole test run: the first
-    xdist worker computes them, the other reads its file (about 10 s of CPU saved a worker)."""
+def _built_once(name: str, build) -> Path:
+    """A folder of derived test inputs, built once and kept under the cache folder, keyed by the
+    code and data that shape it (:func:`nightdesk.facts.inputs.code_fingerprint`, the bundled
+    sample's files, the Python and package versions): the xdist workers and later runs of the
+    same code read it instead of computing it again; any change to the code or data builds it anew."""
     import fcntl
+    import hashlib
+    import shutil
+    import sys
+    from importlib import metadata
 
+    from nightdesk.facts.inputs import code_fingerprint
+    from nightdesk.marketdata.directory import SAMPLE_DIR
+    from nightdesk.settings import Settings
+
+    h = hashlib.sha256(code_fingerprint().encode() + sys.version.encode())
+    for pkg in ("pandas", "numpy", "matplotlib", "weasyprint", "pikepdf", "opencc"):
+        h.update(metadata.version(pkg).encode())
+    for f in sorted(SAMPLE_DIR.iterdir()):
+        h.update(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}".encode())
+    root = Settings().cache_dir / "tests"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{name}-{h.hexdigest()[:16]}"
+    with open(root / f"{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if not target.exists():
+            for old in root.glob(f"{name}-*"):  # an earlier code version's
+                shutil.rmtree(old, ignore_errors=True)
+            tmp = root / f".{name}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            build(tmp)
+            tmp.rename(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def story_records(sample_provider):
+    """The facts records of :data:`STORY_DAYS`, computed once (:func:`_built_once`)."""
     from nightdesk import facts
     from nightdesk.marketdata.registry import load_market_data
     from nightdesk.settings import Settings
 
-    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, common to the workers
-    lock, store = shared / "story-records.lock", shared / "story-records"
-    with open(lock, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        if not store.exists():
-            s = Settings()
-            tmp = shared / "story-records.tmp"
-            tmp.mkdir(exist_ok=True)
-            for key, (day, _) in STORY_DAYS.items():
-                rec = facts.compute(load_market_data(sample_provider, day, history_days=s.history_days), s)
-                (tmp / f"{key}.json").write_text(facts.to_json(rec), encoding="utf-8")
-            tmp.rename(store)
+    def build(folder: Path) -> None:
+        s = Settings()
+        for key, (day, _) in STORY_DAYS.items():
+            rec = facts.compute(load_market_data(sample_provider, day, history_days=s.history_days), s)
+            (folder / f"{key}.json").write_text(facts.to_json(rec), encoding="utf-8")
+
+    store = _built_once("story-records", build)
     return {key: facts.from_json((store / f"{key}.json").read_text(encoding="utf-8")) for key in STORY_DAYS}
 
 
@@ -129,13 +157,22 @@ def demo_record(records):
 def published(tmp_path_factory, demo_record, chart_fonts):
     """The note for 2026-02-04 in all editions, rendered and published into a temporary output
     folder by the rendering layer (the Prefect flow itself is tested in test_flows.py)."""
+    import json
+    import shutil
+
     from nightdesk import __version__
     from nightdesk.narrative.compose import compose_notes
     from nightdesk.rendering.outputs import publish_note
 
+    def build(folder: Path) -> None:
+        info = publish_note(demo_record, compose_notes(demo_record, ["en", "zh-Hant", "zh-Hans"]), folder, version=__version__, fontconfig=chart_fonts)
+        (folder / "info.json").write_text(json.dumps(info), encoding="utf-8")
+
+    built = _built_once("published", build)
     out = tmp_path_factory.mktemp("output")
-    info = publish_note(demo_record, compose_notes(demo_record, ["en", "zh-Hant", "zh-Hans"]), out, version=__version__, fontconfig=chart_fonts)
-    return out, info
+    shutil.copytree(built / "2026-02-04", out / "2026-02-04", symlinks=True)  # a copy: tests may add to their output folder
+    info = json.loads((built / "info.json").read_text(encoding="utf-8"))
+    return out, {**info, "folder": str(out / "2026-02-04")}
 
 
 FIXTURES = Path(__file__).parent / "fixtures"

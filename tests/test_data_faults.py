@@ -109,6 +109,7 @@ def test_vendor_path_is_not_in_the_notes_sources(tmp_path, sample_px, caplog):
     assert str(secret) in caplog.text  # where the files are goes to the log
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_vendor_note_text_has_no_local_path(tmp_path, sample_px):
     """The Data & methods box of every edition, composed from a vendor provider's sources."""
     from nightdesk import facts as facts_layer
@@ -175,6 +176,7 @@ def test_resolve_date_raises_typed_errors(sample_provider, day, exc, match):
 
 # --- 14: an unadjusted split in a volatile name ----------------------------------------------------
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_unadjusted_split_in_a_volatile_name_is_flagged_and_changes_no_headline(tmp_path, sample_px):
     """AppLovin (APP, 5.7% daily sigma in 2026, too volatile for the quiet-neighbours rule) with a
     10-for-1 split left unadjusted on 2026-05-12: its 12-1 score would sink it into the short leg

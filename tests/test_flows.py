@@ -85,9 +85,9 @@ def test_backfill_resumes(tmp_path, prefect_harness):
     from nightdesk.flows.backfill import backfill
 
     s = _settings(tmp_path, history_days=700)  # a shorter history keeps the test fast; the logic is the same
-    first = backfill(dt.date(2026, 2, 3), dt.date(2026, 2, 3), "sample", None, False, s)
+    first = backfill(dt.date(2026, 2, 3), dt.date(2026, 2, 3), "sample", ["en"], False, s)  # one edition: resuming is per date
     assert first["done"] == 1 and not first["failed"]
-    again = backfill(dt.date(2026, 1, 31), dt.date(2026, 2, 3), "sample", None, False, s)  # from a Saturday
+    again = backfill(dt.date(2026, 1, 31), dt.date(2026, 2, 3), "sample", ["en"], False, s)  # from a Saturday
     assert again["dates"] == 2 and again["skipped"] == 1 and again["done"] == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["2026-02-02", "2026-02-03"]
     assert "2026-02-02" in (tmp_path / "index.html").read_text()  # the archive page lists every date

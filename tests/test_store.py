@@ -84,6 +84,7 @@ def test_update_appends_only_the_missing_sessions(updated_store):
     assert "vendor drop, 2026-07-01 to 2026-08-03" in store.sources()["prices"] and str(drop) not in json.dumps(store.sources())
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_facts_from_the_store_equal_facts_from_the_sample(updated_store):
     from nightdesk import facts
 
@@ -171,6 +172,7 @@ def test_an_update_killed_midway_leaves_the_store_as_it_was(tmp_path, kill_point
     pd.testing.assert_frame_equal(get_provider("store", store_dir=root).prices(*sample.coverage()), sample.prices(*sample.coverage()))
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_a_session_short_of_members_is_not_appended(tmp_path):
     """A drop whose 2026-07-02 lacks most members: 07-01 is appended, 07-02 and later are refused (no gaps)."""
     from nightdesk.flows.data import update_store
@@ -189,6 +191,7 @@ def test_a_session_short_of_members_is_not_appended(tmp_path):
     assert get_provider("store", store_dir=root).coverage()[1] == dt.date(2026, 7, 1)
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_split_in_the_source_readjusts_the_stored_history(tmp_path):
     """The source restates a ticker's history (a 4:1 split): the overlap session shows it and the store follows."""
     from nightdesk.flows.data import update_store
@@ -217,6 +220,7 @@ def test_store_errors_name_the_input(tmp_path):
             pass
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_cli_update_reports_and_bad_dates(tmp_path):
     from typer.testing import CliRunner
 
@@ -283,6 +287,7 @@ def test_the_note_flow_fetches_from_the_store(updated_store):
         assert md.survivorship_biased  # seeded from the sample: still its 2026 members only
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_a_reader_keeps_its_generation_across_a_commit(tmp_path):
     """A provider reads the generation it opened; a commit meanwhile keeps that generation's files."""
     from nightdesk.flows.data import update_store

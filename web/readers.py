@@ -189,13 +189,18 @@ def _reader_lang(site: Site, request: Request, sub: Subscriber | None) -> str:
     return site.lang_for(request, preferred=sub.language if sub and sub.language in LANGS else None)
 
 
+async def _token_reader(request: Request) -> tuple[Site, str, Subscriber | None, str]:
+    """A signed-link page's site, token, subscriber (None: invalid or unknown link) and language."""
+    site, token = _site(request), request.path_params["token"]
+    sub = await _subscriber(site, token)
+    return site, token, sub, _reader_lang(site, request, sub)
+
+
 async def unsubscribe(request: Request) -> Response:
     """``GET /u/<token>``: one button, and a link to change the language instead.
     ``POST``: unsubscribe at once (RFC 8058 one-click: no cookie, no CSRF token, no redirect;
     the signed token in the URL is the authority)."""
-    site, token = _site(request), request.path_params["token"]
-    sub = await _subscriber(site, token)
-    lang = _reader_lang(site, request, sub)
+    site, token, sub, lang = await _token_reader(request)
     w = words(lang)
     if sub is None:
         return _invalid_link(site, request, lang, status=404)
@@ -212,9 +217,7 @@ async def unsubscribe(request: Request) -> Response:
 
 async def preferences(request: Request) -> Response:
     """``GET /p/<token>``: the edition (language) choice; ``POST``: save it (CSRF-checked)."""
-    site, token = _site(request), request.path_params["token"]
-    sub = await _subscriber(site, token)
-    lang = _reader_lang(site, request, sub)
+    site, token, sub, lang = await _token_reader(request)
     w = words(lang)
     if sub is None:
         return _invalid_link(site, request, lang, status=404)

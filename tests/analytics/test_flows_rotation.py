@@ -1,6 +1,7 @@
 """Flow analytics on hand-made frames, adapters on real public rows, rotation checked by hand."""
 from pathlib import Path
 
+import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,3 +124,28 @@ def test_sector_map_point_in_time(sample_provider):
     m26 = ro.sector_map(sectors, pd.Timestamp("2026-06-01"), ["T", "VZ", "NVDA"])
     assert m16.loc["T", "sector"] == "Telecommunications Services" and m26.loc["T", "sector"] == "Communication Services"
     assert m16.loc["T", "snapshot"] == "2012-12-27"
+
+
+def test_old_snapshots_get_sub_industries_of_the_same_sector(sample_provider):
+    """The 2012 and 2020 constituent files list sectors only: a 2022 date takes each member's
+    sub-industry from a later file when the sector agrees (NVDA: Semiconductors), and none when
+    it changed (Visa: Information Technology in 2020, Financials from 2023)."""
+    sectors = sample_provider.reference_data()["sectors"]
+    m = ro.sector_map(sectors, pd.Timestamp("2022-03-07"), ["NVDA", "AMAT", "JPM", "V"])
+    assert m.loc["NVDA", "snapshot"] == "2020-08-22" and m.loc["NVDA", "sub_industry"] == "Semiconductors"
+    assert m.loc["AMAT", "sub_industry"] == "Semiconductor Materials & Equipment"
+    assert m.loc["JPM", "sub_industry"] == "Diversified Banks"
+    assert m.loc["V", "sector"] == "Information Technology" and pd.isna(m.loc["V", "sub_industry"])
+
+
+def test_caps_roll_back_before_the_reference_date(sample_provider):
+    """Caps for a date whose history ends before the reference date (2024-12-31) are rolled by
+    the reference date's close: NVDA on 2022-03-07 weighs about $563bn (2.449bn pre-2024-split
+    shares x $229.86 on 4 March 2022), not its $3.3tn reference cap."""
+    from nightdesk.marketdata.registry import load_market_data
+
+    md = load_market_data(sample_provider, dt.date(2022, 3, 7), history_days=300)
+    assert md.px_close.index[-1] < pd.Timestamp("2024-12-31")
+    caps = ro.cap_prev_usd(md.reference, md.px_close)
+    assert caps.loc["2022-03-07", "NVDA"] / 1e9 == pytest.approx(563, rel=0.02)
+    assert caps.loc["2022-03-07", "INTC"] / 1e9 == pytest.approx(189, rel=0.02)

@@ -24,6 +24,7 @@ def test_real_day_in_desk_range(published):
     assert by["QQQ"] < -1e9 and by["SOXX"] < -1e9
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_dealer_gamma_from_an_options_file(tmp_path, sample_provider):
     """With an open-interest file for the date, dealer GEX is computed (Black-Scholes gamma by hand)
     and netted against LETF gamma; the note then reports it instead of 'not covered'."""

@@ -4,11 +4,9 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import stat
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from nightdesk.delivery.send import deliver
 from nightdesk.delivery.store import SubscriberError, add_subscriber, connect, import_csv, list_subscribers, set_status
@@ -16,57 +14,10 @@ from nightdesk.delivery.transport import OutboxTransport, SmtpTransport
 from nightdesk.narrative.compose import email_summary, note_from_json
 
 
-class Recorder:
-    """SMTP handler that keeps messages; can drop the connection after N messages, or reject one address."""
-
-    def __init__(self, drop_after: int | None = None, reject: str | None = None):
-        self.messages: list[email.message.EmailMessage] = []
-        self.drop_after = drop_after
-        self.reject = reject
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.reject and address == self.reject:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.drop_after is not None and len(self.messages) >= self.drop_after:
-            self.drop_after = None  # drop once
-            server.transport.close()
-            return "421 closing"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp():
-    servers = []
-
-    def start(**kw):
-        handler = Recorder(**kw)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        ctl = Controller(handler, hostname="127.0.0.1", port=port)
-        ctl.start()
-        servers.append(ctl)
-        return handler, port
-
-    yield start
-    for ctl in servers:
-        ctl.stop()
-
-
 @pytest.fixture(scope="module")
 def facts(published):
     out, _ = published
     return json.loads((out / "2026-02-04" / "facts.json").read_text()), out / "2026-02-04"
-
-
-def _summary(folder, lang: str) -> dict:
-    key = "en" if lang == "bilingual" else lang
-    return email_summary(note_from_json((folder / f"note.{key}.json").read_text(encoding="utf-8")))
 
 
 def _people(engine):
@@ -78,10 +29,20 @@ def _people(engine):
     set_status(engine, "ed@example.com", "unsubscribed")
 
 
+def _summary(folder, lang: str) -> dict:
+    key = "en" if lang == "bilingual" else lang
+    return email_summary(note_from_json((folder / f"note.{key}.json").read_text(encoding="utf-8")))
+
+
+def _templates(folder):
+    from nightdesk.delivery.message import mail_template
+
+    return {lang: mail_template(_summary(folder, lang), folder / f"note.{lang}.pdf", note_date="2026-02-04", language=lang)
+            for lang in ("en", "zh-Hant", "zh-Hans", "bilingual")}
+
+
 def _send(engine, folder, facts, transport, **kw):
-    pdf = {"en": "note.en.pdf", "zh-Hant": "note.zh-Hant.pdf", "zh-Hans": "note.zh-Hans.pdf", "bilingual": "note.bilingual.pdf"}
-    return deliver(engine, "2026-02-04", pdf_for=lambda lang: folder / pdf[lang],
-                   summary_for=lambda lang: _summary(folder, lang), transport=transport,
+    return deliver(engine, "2026-02-04", templates=_templates(folder), transport=transport,
                    from_addr="Desk <desk@nightdesk.invalid>", unsubscribe_mailto="u@nightdesk.invalid",
                    unsubscribe_url="https://nightdesk.invalid/u", rate_per_s=1000, backoff_s=(0.01,), **kw)
 

@@ -92,6 +92,7 @@ def test_placeholder_addresses_stop_a_real_send(from_addr, mailto, base_url, pro
         assert [p.split(" ")[0] for p in unset] == ["web.base_url"]
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_deliver_flow_refuses_smtp_with_the_default_addresses():
     from nightdesk.flows.deliver import DeliveryError, reader_links
     from nightdesk.settings import Settings

@@ -40,7 +40,7 @@ def test_smtp_that_answers_with_real_addresses(tmp_path, smtp_sink):
                   NIGHTDESK_ALERTS__EMAIL_TO='["ops@desk.news"]')
     assert res.exit_code == 0, res.output
     ok = _lines(res, "ok")
-    assert f"127.0.0.1:{port} EHLO ok" in ok["smtp"] and "secret key set" in ok["web"] and "ops@desk.news" in ok["alerts"]
+    assert f"127.0.0.1:{port} (none): EHLO and sender desk@desk.news accepted" in ok["smtp"] and "secret key set" in ok["web"] and "ops@desk.news" in ok["alerts"]
 
 
 def test_every_problem_named_with_its_fix(tmp_path):
@@ -58,7 +58,7 @@ def test_every_problem_named_with_its_fix(tmp_path):
     problems = [line for line in res.output.splitlines() if line.startswith("PROBLEM")]
     text = "\n".join(problems)
     assert "nightdesk.invalid is a placeholder" in text and "web.base_url is not set" in text  # placeholder sender and site
-    assert f"smtp: 127.0.0.1:{dead}: ConnectionRefusedError" in text
+    assert f"smtp: cannot connect to SMTP server 127.0.0.1:{dead}: connection refused" in text
     assert "web.secret_key is not set" in text and "output_dir" in text and "a-file" in text
     assert "prefect.port" in text and "is taken" in text and f"webhook host 127.0.0.1:{dead}" in text
     assert all(" — fix: " in line for line in problems)

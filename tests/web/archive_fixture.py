@@ -78,4 +78,18 @@ def copy_date(published: Path, root: Path, date: str, story: str | None, *, head
     (folder / "facts.json").write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
     if story:
         add_story(folder, date, story, headline=headline)
+    reseal(folder)
     return folder
+
+
+def reseal(folder: Path) -> None:
+    """Bring manifest.json's sizes and sha256 up to date with the edited files (delivery refuses a
+    folder whose files differ from its manifest)."""
+    import hashlib
+
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for entry in manifest["files"]:
+        data = (folder / entry["path"]).read_bytes()
+        entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
