@@ -485,6 +485,11 @@ def _serve_forever(settings, deployments, what: str) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # the runs' INFO logs reach the API
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from prefect import serve as prefect_serve
+        from prefect.context import refresh_global_settings_context
+
+        # Prefect may already be imported (serve checks --cron with Prefect's own schedule type), and
+        # its root settings were read then: without a refresh, the runner would start a temporary server
+        refresh_global_settings_context()
 
         try:
             items = deployments()

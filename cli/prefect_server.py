@@ -70,15 +70,16 @@ def configured_api_url(environ: dict[str, str] | None = None) -> str | None:
     """``PREFECT_API_URL`` from the environment, else from the active Prefect profile; ``None`` when neither sets one.
 
     Read without importing Prefect (about 1.5 s), so a one-off command can start its server first;
-    when Prefect is already imported in this process, its own setting counts (e.g. a test harness).
+    a variable in the environment wins, even empty (none configured); without one, when Prefect is
+    already imported in this process, its own setting counts (e.g. a test harness's temporary settings).
     """
     env = os.environ if environ is None else environ
+    if "PREFECT_API_URL" in env:
+        return env["PREFECT_API_URL"].strip() or None
     if environ is None and "prefect.settings" in sys.modules:
         url = sys.modules["prefect.settings"].PREFECT_API_URL.value()
         if url:
             return str(url)
-    if env.get("PREFECT_API_URL", "").strip():
-        return env["PREFECT_API_URL"].strip()
     prefect_home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
     path = Path(env.get("PREFECT_PROFILES_PATH") or prefect_home / "profiles.toml").expanduser()
     try:

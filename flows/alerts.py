@@ -60,7 +60,8 @@ def notify_operator(flow: Any, flow_run: Any, state: Any) -> None:
         return  # a flow run inside another: the parent alerts
     settings = run_settings()
     if not settings.alerts.email_to and settings.alerts.webhook_url is None:
-        logger.warning("%s %s: no alert channel configured (alerts.email_to, alerts.webhook_url)", flow.name, state.name)
+        # info, not warning: a one-off command has already printed its one error line; doctor names the gap
+        logger.info("%s %s: no alert channel configured (alerts.email_to, alerts.webhook_url)", flow.name, state.name)
         return
     sent, problems = send_alert(alert_for(flow, flow_run, state), settings)
     for line in sent:
