@@ -7,13 +7,13 @@ import warnings
 import email
 import email.policy
 import shutil
-import socket
 import threading
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from local_servers import free_port as _free_port
 
 DATE = "2026-02-04"
 SMTP_SEND = {"NIGHTDESK_DELIVERY__FROM_ADDR": "Desk <desk@desk.news>", "NIGHTDESK_DELIVERY__UNSUBSCRIBE_MAILTO": "unsubscribe@desk.news",
@@ -81,12 +81,6 @@ class Recorder:
 
     def to(self) -> list[str]:
         return sorted(self.rcpts)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

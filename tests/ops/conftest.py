@@ -1,32 +1,13 @@
 """Receivers for operator alerts (a local SMTP server and a local webhook), both on 127.0.0.1."""
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MailSink:
-    """aiosmtpd handler keeping every message it accepts."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 Message accepted"
+from local_servers import MailSink, free_port
 
 
 @pytest.fixture

@@ -8,10 +8,7 @@ message's own List-Unsubscribe URL -> the next deliver skips them -> import does
 """
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -25,45 +22,17 @@ from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 from archive_fixture import copy_date
+from local_servers import MailSink, free_port
 
 pytestmark = pytest.mark.slow  # uvicorn, a browser, Prefect flows
 
 SECRET = "browser-test-secret-0123456789-abcdefghijk"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Sink:
-    """SMTP handler keeping every message; a test waits on a condition, not on a clock."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.cond = threading.Condition()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.cond:
-            self.messages.append(msg)
-            self.cond.notify_all()
-        return "250 Message accepted"
-
-    def to(self, address: str, subject_has: str = "") -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"].addresses[0].addr_spec.lower() == address.lower() and subject_has in m["Subject"]]
-
-    def wait_for(self, address: str, subject_has: str = "", timeout_s: float = 20.0) -> email.message.EmailMessage:
-        with self.cond:
-            assert self.cond.wait_for(lambda: self.to(address, subject_has), timeout=timeout_s), f"no mail to {address}"
-            return self.to(address, subject_has)[-1]
-
-
 @dataclass
 class Live:
     base: str
-    smtp: Sink
+    smtp: MailSink
     output: Path
     root: Path
 
@@ -81,7 +50,7 @@ def live(published, prefect_harness, tmp_path_factory):
     copy_date(src, output, "2026-02-03", "index_rally")  # with the story keys the narrative is to add (not delivered here:
     copy_date(src, output, "2026-02-04", None)           # narrative.compose.note_from_json refuses keys it does not know yet)
     copy_date(src, output, "2026-02-05", None)
-    sink = Sink()
+    sink = MailSink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
     port = free_port()
