@@ -539,7 +539,8 @@ def serve(
     try:
         CronSchedule(cron=cron, timezone="America/New_York")
     except ValueError as exc:
-        _fail(f"--cron {cron!r} is not a cron schedule ({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}); "
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if hasattr(exc, "errors") else str(exc)
+        _fail(f"--cron {cron!r} is not a cron schedule ({reason}); "
               "e.g. '30 18 * * 1-5'")
 
     def deployments():
