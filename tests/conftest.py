@@ -12,15 +12,22 @@ import pytest
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # each xdist worker gets a Prefect home of its own: two temporary servers migrating one SQLite file at
 # once time out ("Timed out while attempting to connect to ephemeral Prefect API server")
-if os.environ.get("PYTEST_XDIST_WORKER") and "PREFECT_HOME" not in os.environ:
+def _temporary_home(prefix: str) -> str:
+    """A folder under the temp dir that goes when this (worker) process ends."""
+    import atexit
+    import shutil
     import tempfile
 
-    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix=f"nightdesk-prefect-{os.environ['PYTEST_XDIST_WORKER']}-")
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+if os.environ.get("PYTEST_XDIST_WORKER") and "PREFECT_HOME" not in os.environ:
+    os.environ["PREFECT_HOME"] = _temporary_home(f"nightdesk-prefect-{os.environ['PYTEST_XDIST_WORKER']}-")
 # and so does the local Prefect server a command started in-process runs (CliRunner): not the checkout's
 if "NIGHTDESK_PREFECT__HOME" not in os.environ:
-    import tempfile
-
-    os.environ["NIGHTDESK_PREFECT__HOME"] = tempfile.mkdtemp(prefix=f"nightdesk-local-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
+    os.environ["NIGHTDESK_PREFECT__HOME"] = _temporary_home(f"nightdesk-local-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 
 
 @pytest.fixture(scope="session")
