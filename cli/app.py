@@ -120,7 +120,7 @@ def _check_output(output_dir: Path) -> None:
         _fail(str(exc))
 
 
-def _provider_and_session(settings, day: Optional[dt.date], snap: bool):
+def _provider_and_session(settings, day: Optional[dt.date], snap: bool, *, note: bool = True):
     """The provider (options checked) and the session to run (checked against the NYSE calendar,
     any date, and the provider's data); one line on any failure. A live provider's data is not
     downloaded for this: its dates are bounded by today in New York."""
@@ -137,9 +137,27 @@ def _provider_and_session(settings, day: Optional[dt.date], snap: bool):
 
             today = dt.datetime.now(ZoneInfo("America/New_York")).date()
             return prov, resolve_session(day, snap=snap, last_available=today, first_available=today - dt.timedelta(days=365 * 12))
-        return prov, resolve_date(prov, day, snap=snap)
+        session = resolve_date(prov, day, snap=snap)
     except (DataError, ProviderIOError) as exc:
         _fail(str(exc))
+    if note:  # a note needs history before the date; a data check does not
+        _check_history(prov, session, settings)
+    return prov, session
+
+
+def _check_history(prov, session: dt.date, settings) -> None:
+    """A date with too little of the provider's history before it for any note: one line, before
+    Prefect starts (the facts step's own check, a few sessions later, names the exact shortfall)."""
+    from nightdesk.facts.sections import first_note_session, ls_history_needed
+    from nightdesk.marketdata.calendar import sessions_between
+
+    m = settings.momentum
+    first, last = prov.coverage()
+    earliest = first_note_session(sessions_between(first, last), m.lookback_days, m.z_window_days)
+    if earliest is None or session < earliest:
+        _fail(f"--date {session.isoformat()} is too early for the provider's history, which starts {first.isoformat()}: a note "
+              f"needs {m.lookback_days} sessions to form the momentum baskets, then {ls_history_needed(m.z_window_days)} of "
+              f"L/S returns" + (f" (no note before {earliest.isoformat()})" if earliest else ""))
 
 
 def _store_as_data_dir(settings):
@@ -199,12 +217,74 @@ def _api_url_for_prefect(url: str) -> None:
     os.environ["PREFECT_API_URL"] = url
 
 
+def _expected_failures() -> tuple[type[BaseException], ...]:
+    """The typed failures a command prints as its one ``error:`` line (bugs are not among them)."""
+    from nightdesk.analytics.quality import DataQualityError
+    from nightdesk.delivery.published import PublishedNoteError
+    from nightdesk.delivery.send import DeliveryFailed
+    from nightdesk.delivery.store import StoreError
+    from nightdesk.delivery.transport import SendError
+    from nightdesk.facts import FactsError
+    from nightdesk.marketdata.base import DataError, ProviderIOError
+    from nightdesk.narrative.claims import NarrativeError
+    from nightdesk.rendering.pdf import RenderError
+    from nightdesk.rendering.publish import PublishError
+
+    return (DataError, ProviderIOError, DataQualityError, FactsError, NarrativeError, RenderError, PublishError,
+            PublishedNoteError, DeliveryFailed, StoreError, SendError)
+
+
+class _OneLineFailures:
+    """A filter on Prefect's run loggers for a one-off command: the engines' ERROR records of an
+    expected failure (its traceback, "Finished in state Failed(...)") are dropped, since the command
+    prints that failure as one line; a bug's traceback still shows."""
+
+    LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
+
+    def __init__(self, expected: tuple[type[BaseException], ...]):
+        self.expected = expected
+        self.names = tuple(t.__name__ for t in expected)
+
+    def filter(self, record) -> bool:
+        import logging
+
+        if record.levelno < logging.ERROR:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            return not isinstance(exc, self.expected)
+        message = record.getMessage()
+        return not any(f"{name}(" in message or f"{name}:" in message for name in self.names)
+
+    def __enter__(self):
+        import logging
+
+        for name in self.LOGGERS:
+            logging.getLogger(name).addFilter(self)
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
+
 @contextlib.contextmanager
 def _local_prefect_ready(target, settings):
     """Prefect uses :func:`_start_local_prefect`'s API inside, and so do the processes the flow
     starts; a server started for the command is waited for first, and stopped after, once this
     process's logs and events are sent. The environment is left as it was (a command invoked
-    in-process leaves no address behind)."""
+    in-process leaves no address behind). Expected failures are not logged with their traceback
+    (:class:`_OneLineFailures`): the command prints them as one line."""
+    with _OneLineFailures(_expected_failures()):
+        with _api_for_the_command(target, settings):
+            yield
+
+
+@contextlib.contextmanager
+def _api_for_the_command(target, settings):
+    """The body of :func:`_local_prefect_ready`: the server and the environment."""
     if target is None:
         yield
         return
@@ -281,7 +361,7 @@ def data_check(
     """Run the data-quality gate for a date and list what it excludes."""
     parsed = _parse_date(date)
     settings = _settings(provider=provider, data_dir=data_dir)
-    prov, day = _provider_and_session(settings, parsed, snap)
+    prov, day = _provider_and_session(settings, parsed, snap, note=False)
     from nightdesk.analytics.quality import DataQualityError
     from nightdesk.facts import gate
     from nightdesk.marketdata.base import DataError, ProviderIOError

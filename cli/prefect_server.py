@@ -134,8 +134,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """True when ``host:port`` cannot be bound."""
+    """True when ``host:port`` cannot be bound, as the server binds it: with ``SO_REUSEADDR``, so
+    the connections of a server stopped a moment ago (TIME-WAIT) do not count, a listener does."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

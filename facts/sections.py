@@ -168,6 +168,30 @@ def _cap_weighted_baskets(r: pd.DataFrame, px: pd.DataFrame, scale: pd.Series, p
     return mo.basket_returns(r[names], wl, ws)
 
 
+def ls_history_needed(z_window_days: int) -> int:
+    """Sessions of L/S history (the date included) the day's z-score needs: 80% of its window.
+
+    Parameters
+    ----------
+    z_window_days : int
+        The trailing window of the L/S volatility, sessions.
+
+    Returns
+    -------
+    int
+        The fewest L/S sessions a note can be computed from.
+    """
+    return int(z_window_days * 0.8) + 1
+
+
+def first_note_session(sessions: list, lookback_days: int, z_window_days: int) -> object | None:
+    """The first session of ``sessions`` (the provider's, in order) with enough history for a note:
+    ``lookback_days`` to form the first baskets, then :func:`ls_history_needed` of L/S returns.
+    ``None`` when the sessions are too few."""
+    i = lookback_days + ls_history_needed(z_window_days)
+    return sessions[i] if i < len(sessions) else None
+
+
 def momentum_sections(h: History, days: list[pd.Timestamp], params: dict, story_z: float) -> dict[pd.Timestamp, tuple[dict, Legs]]:
     """The momentum section and the baskets of each date.
 
@@ -197,7 +221,7 @@ def momentum_sections(h: History, days: list[pd.Timestamp], params: dict, story_
     )
     baskets_all = mo.basket_returns(r_all, w_long, w_short)
     umd_all = md.factors["mom"].dropna() / 100
-    need = int(params["z_window_days"] * 0.8) + 1  # sessions of L/S history the z-score needs
+    need = ls_history_needed(params["z_window_days"])
     last_scale, last_cw = None, None
     out = {}
     for day in days:

@@ -1,5 +1,4 @@
 """Calendar handling through the CLI (CliRunner): holidays, weekends, future dates, bad input."""
-import pytest
 from typer.testing import CliRunner
 
 from nightdesk.cli import app
@@ -41,8 +40,3 @@ def test_unknown_lang():
     assert res.exit_code == 2 and "--lang fr unknown" in res.output
 
 
-@pytest.mark.slow  # runs the flow (a Prefect server) up to the momentum section
-def test_pre_history_date_is_a_clear_error():
-    res = runner.invoke(app, ["run", "--date", "2015-06-01", "--lang", "en"])
-    assert res.exit_code == 2
-    assert "momentum for 2015-06-01: only 0 sessions of L/S history" in res.output

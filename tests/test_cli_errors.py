@@ -63,6 +63,9 @@ CASES = [
     Case("holiday", ["run", "--date", "2026-02-16"], "NYSE holiday (President's Day)); the previous session is 2026-02-13"),
     Case("beyond the data", ["run", "--date", "2026-09-15"], "beyond the provider's data, which ends 2026-08-03"),
     Case("before the history", ["run", "--date", "2010-06-01"], "before the provider's history, which starts 2015-01-02"),
+    Case("too little history", ["run", "--date", "2015-06-01"],
+         "too early for the provider's history, which starts 2015-01-02: a note needs 252 sessions to form the momentum "
+         "baskets, then 202 of L/S returns (no note before 2016-10-20)"),
     Case("beyond the calendar's default range", ["run", "--date", "2031-01-02"], "beyond the provider's data, which ends 2026-08-03"),
     Case("0001-01-01", ["run", "--date", "0001-01-01"], "outside the NYSE calendar"),
     Case("9999-12-31", ["run", "--date", "9999-12-31"], "outside the NYSE calendar"),
@@ -141,6 +144,22 @@ def test_a_real_process_prints_one_line_and_starts_no_server(tmp_path):
     assert run.stderr.splitlines() == ["error: --date 2026-02-07 is not a NYSE session (Saturday); "
                                        "the previous session is 2026-02-06 (use --snap to run it)"]
     assert not (tmp_path / "prefect").exists()  # Prefect never started
+
+
+@pytest.mark.slow  # a child process running the flow up to the momentum facts
+def test_a_failure_inside_the_flow_is_one_line_too(tmp_path):
+    """2016-10-20 passes the pre-flight bound but has 184 of the 202 L/S sessions the z-score needs:
+    the facts step fails inside the flow, and the terminal shows its one line, not Prefect's
+    tracebacks of the task and the flow (70 lines before)."""
+    import subprocess
+
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "NIGHTDESK_PREFECT__HOME": str(tmp_path / "local")}
+    run = subprocess.run([sys.executable, "-m", "nightdesk.cli", "run", "--date", "2016-10-20", "--lang", "en",
+                          "--output-dir", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert run.stderr.splitlines() == ["error: momentum for 2016-10-20: only 184 sessions of L/S history before the date; the "
+                                       "z-score needs 202 (plus 252 sessions to form the first baskets): pick a later date or "
+                                       "load more history"], run.stderr[-3000:]
 
 
 if __name__ == "__main__":  # the table for the closing note

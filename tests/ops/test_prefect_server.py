@@ -66,3 +66,24 @@ def test_first_starts_wait_for_each_other_and_new_homes_start_migrated(tmp_path)
         for s in [*servers, later]:
             s.stop()
         done.set()
+
+
+def test_a_port_left_in_time_wait_is_free_a_listener_is_not():
+    """serve restarted at once after Ctrl-C: the old server's connections in TIME-WAIT do not make
+    its port 'in use' (the server binds with SO_REUSEADDR too); a listening socket does."""
+    import socket
+
+    from nightdesk.cli.prefect_server import port_in_use
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    assert port_in_use("127.0.0.1", port)
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME-WAIT
+    client.close()
+    listener.close()
+    assert not port_in_use("127.0.0.1", port)
