@@ -881,7 +881,8 @@ def deliver_cmd(date: str = typer.Option(..., "--date", help="Published note dat
         _fail(rep.error)
     for line in rep.not_sent:
         typer.secho(f"not sent: {line}", fg="red", err=True)
-    typer.echo(rep.summary())
+    where = f"; .eml files in {settings.delivery.outbox_folder(day.isoformat())}" if settings.delivery.transport == "outbox" else ""
+    typer.echo(rep.summary() + where)
     if not rep.complete:
         raise typer.Exit(1)
 

@@ -396,4 +396,5 @@ def test_outbox_is_private_and_outside_the_published_tree(cli, published, prefec
     assert code == 0, err
     box = cli.db.parent / "outbox" / DATE
     assert len(list(box.glob("*.eml"))) == 4 and stat.S_IMODE(box.stat().st_mode) == 0o700
+    assert stdout.strip().endswith(f"; .eml files in {box}")  # the summary says where the messages went
     assert list(out.rglob("*.eml")) == []
