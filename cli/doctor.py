@@ -203,7 +203,8 @@ def check_web(settings: Settings) -> list[Check]:
     if used:
         return [problem("web", "web.secret_key is not set: SMTP sends and `nightdesk web` refuse to run without it",
                         "export NIGHTDESK_WEB__SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\"")]
-    return [note("web", "web.secret_key not set (needed only for `nightdesk web` and SMTP sends)")]
+    return [note("web", "web.secret_key not set: outbox emails carry demo unsubscribe links and no note or preference link; "
+                        "`nightdesk web` and SMTP sends need it")]
 
 
 def check_alerts(settings: Settings) -> list[Check]:
