@@ -267,8 +267,9 @@ def _methods(f: FactsRecord, lang: str) -> list[str]:
     else:
         lines.append(say("methods.no_events", z=pl.Sigma(mo.ls_z), level=pl.m("words.band", x=pl.Sigma(f.story.thresholds.momentum_z, signed=False))))
     lines.append(say("methods.rotation", snap=pl.Literal_(f.rotation.sector_snapshot.isoformat())))
+    later = pl.m("methods.letf_later") if l.aum_as_of.newest > meta.date else pl.m("words.empty")  # no hidden look-ahead
     lines.append(say("methods.letf", n=pl.Int(l.n_funds), old=pl.Literal_(l.aum_as_of.oldest.isoformat()), new=pl.Literal_(l.aum_as_of.newest.isoformat()),
-                     x=pl.Int(l.n_excluded)))
+                     later=later, x=pl.Int(l.n_excluded)))
     if not fl.available:
         lines.append(say("methods.flows_none"))
     elif fl.simulated:
