@@ -8,6 +8,7 @@ dates may share a history. One date is a list of one.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -184,10 +185,14 @@ def ls_history_needed(z_window_days: int) -> int:
     return int(z_window_days * 0.8) + 1
 
 
-def first_note_session(sessions: list, lookback_days: int, z_window_days: int) -> object | None:
-    """The first session of ``sessions`` (the provider's, in order) with enough history for a note:
+def first_note_session(sessions: list[dt.date], lookback_days: int, z_window_days: int) -> dt.date | None:
+    """No session of ``sessions`` (the provider's, in order) before this one can have a note:
     ``lookback_days`` to form the first baskets, then :func:`ls_history_needed` of L/S returns.
-    ``None`` when the sessions are too few."""
+
+    A lower bound: the first baskets form at a month end, so the first note may come up to a
+    month later (the momentum facts then name the exact shortfall). ``None`` when the sessions
+    are too few.
+    """
     i = lookback_days + ls_history_needed(z_window_days)
     return sessions[i] if i < len(sessions) else None
 
